@@ -1,0 +1,123 @@
+//! One multi-pattern matcher for every item of a codebook (keywords, excludes,
+//! rule items, negators).
+//!
+//! Items are sequences of word patterns. Every distinct pattern gets an id;
+//! a token is mapped to the ids it satisfies with two hash look-ups (stem,
+//! surface) and one per prefix length (wildcards). Items are indexed by their
+//! first pattern, so a scan costs O(tokens + candidate items), independent of
+//! how many keywords the codebook holds.
+
+use std::collections::HashMap;
+
+use crate::codebook::{Item, WordPattern};
+use crate::text::TokenizedText;
+
+/// An item found in a text: `item` spans tokens `start..=end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Occurrence {
+    pub start: u32,
+    pub end: u32,
+    pub item: u32,
+}
+
+#[derive(Default)]
+pub struct Matcher {
+    stem_ids: HashMap<String, u32>,
+    exact_ids: HashMap<String, u32>,
+    prefix_ids: HashMap<String, u32>,
+    /// Longest prefix pattern in bytes (0 when there are none).
+    prefix_max_bytes: usize,
+    items: Vec<Vec<u32>>,
+    by_first: Vec<Vec<u32>>,
+}
+
+impl Matcher {
+    /// Add an item; returns its id (ids are dense, in insertion order).
+    pub fn add(&mut self, item: &Item) -> u32 {
+        let pats: Vec<u32> = item.words.iter().map(|w| self.pattern_id(w)).collect();
+        let id = self.items.len() as u32;
+        if let Some(first) = pats.first() {
+            self.by_first[*first as usize].push(id);
+        }
+        self.items.push(pats);
+        id
+    }
+
+    pub fn item_count(&self) -> usize {
+        self.items.len()
+    }
+
+    fn pattern_id(&mut self, pattern: &WordPattern) -> u32 {
+        let next = self.by_first.len() as u32;
+        let (map, key) = match pattern {
+            WordPattern::Stem(s) => (&mut self.stem_ids, s),
+            WordPattern::Exact(s) => (&mut self.exact_ids, s),
+            WordPattern::Prefix(s) => {
+                self.prefix_max_bytes = self.prefix_max_bytes.max(s.len());
+                (&mut self.prefix_ids, s)
+            }
+        };
+        let id = *map.entry(key.clone()).or_insert(next);
+        if id == next {
+            self.by_first.push(Vec::new());
+        }
+        id
+    }
+
+    /// Every occurrence of every item, sorted by (start, end, item).
+    pub fn scan(&self, tokens: &TokenizedText) -> Vec<Occurrence> {
+        let n = tokens.len();
+        let mut pats: Vec<u32> = Vec::with_capacity(n);
+        let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
+        for i in 0..n {
+            offsets.push(pats.len() as u32);
+            if let Some(id) = self.stem_ids.get(tokens.stem(i)) {
+                pats.push(*id);
+            }
+            let lower = tokens.lower(i);
+            if let Some(id) = self.exact_ids.get(lower) {
+                pats.push(*id);
+            }
+            if self.prefix_max_bytes > 0 {
+                for (chars, (byte, c)) in lower.char_indices().enumerate() {
+                    let end = byte + c.len_utf8();
+                    if end > self.prefix_max_bytes {
+                        break;
+                    }
+                    if chars >= 2
+                        && let Some(id) = self.prefix_ids.get(&lower[..end])
+                    {
+                        pats.push(*id);
+                    }
+                }
+            }
+        }
+        offsets.push(pats.len() as u32);
+        let at = |i: usize| &pats[offsets[i] as usize..offsets[i + 1] as usize];
+        let mut found = Vec::new();
+        for i in 0..n {
+            for first in at(i) {
+                for item_id in &self.by_first[*first as usize] {
+                    let item = &self.items[*item_id as usize];
+                    let len = item.len();
+                    if i + len > n {
+                        continue;
+                    }
+                    if item[1..]
+                        .iter()
+                        .enumerate()
+                        .all(|(k, p)| at(i + 1 + k).contains(p))
+                    {
+                        found.push(Occurrence {
+                            start: i as u32,
+                            end: (i + len - 1) as u32,
+                            item: *item_id,
+                        });
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found
+    }
+}

@@ -1,0 +1,521 @@
+//! Coding: keyword and rule classifiers over the shared token stream, combined
+//! into one [`Coding`] per response and question, each code with its evidence
+//! (what fired, char offsets, the matched text).
+//!
+//! [`Classifier::new`] compiles a [`Codebook`] once: every item into one
+//! [`Matcher`], every regex into one `RegexSet`. [`Classifier::classify`] is
+//! pure and `Sync`, so callers run it under rayon and keep input order.
+
+pub mod matcher;
+
+use regex::{Regex, RegexSet};
+
+use crate::codebook::{Code, Codebook, RuleKind, Scope};
+use crate::text::{Token, TokenizedText, byte_to_char};
+pub use matcher::{Matcher, Occurrence};
+
+/// Most evidence spans kept per code per response: enough to show why, without
+/// letting one 10 MB response flood codes.jsonl. The score counts them all.
+pub const MAX_EVIDENCE_PER_CODE: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("the codebook's regexes are too large to compile together: {0}")]
+    RegexSet(String),
+}
+
+/// What fired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    /// Index into the code's keywords.
+    Keyword(u32),
+    /// Index into the code's rules.
+    Rule(u32),
+}
+
+/// One piece of evidence for a code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Evidence {
+    pub char_start: u32,
+    pub char_end: u32,
+    pub byte_start: u32,
+    pub byte_end: u32,
+    pub sentence: u32,
+    pub source: Source,
+}
+
+/// A code (theme or flag) assigned to one response×question.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeHit {
+    /// Index into `Codebook::themes` or `Codebook::flags`.
+    pub code: usize,
+    pub score: f64,
+    pub evidence: Vec<Evidence>,
+}
+
+/// The coding of one response×question.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Coding {
+    pub themes: Vec<CodeHit>,
+    pub flags: Vec<CodeHit>,
+}
+
+impl Coding {
+    pub fn has_theme(&self, theme: usize) -> bool {
+        self.themes.iter().any(|h| h.code == theme)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Role {
+    Keyword { code: u32, keyword: u32 },
+    Exclude { code: u32 },
+    RuleAll { code: u32, rule: u32, slot: u32 },
+    RuleAny { code: u32, rule: u32 },
+    RuleNone { code: u32, rule: u32 },
+    Negator,
+}
+
+struct RegexRule {
+    code: u32,
+    rule: u32,
+    regex: Regex,
+}
+
+/// A compiled codebook.
+pub struct Classifier {
+    codebook: Codebook,
+    matcher: Matcher,
+    roles: Vec<Role>,
+    regex_set: RegexSet,
+    regex_rules: Vec<RegexRule>,
+    /// Codes are numbered themes first, then flags.
+    code_count: usize,
+}
+
+impl Classifier {
+    pub fn new(codebook: Codebook) -> Result<Classifier, ClassifyError> {
+        let mut matcher = Matcher::default();
+        let mut roles = Vec::new();
+        let mut add = |item, role| {
+            matcher.add(item);
+            roles.push(role);
+        };
+        for item in &codebook.defaults.negators {
+            add(item, Role::Negator);
+        }
+        let mut patterns = Vec::new();
+        let mut regex_rules = Vec::new();
+        for (c, code) in codebook.codes().enumerate() {
+            let c = c as u32;
+            for (k, kw) in code.keywords.iter().enumerate() {
+                add(
+                    &kw.item,
+                    Role::Keyword {
+                        code: c,
+                        keyword: k as u32,
+                    },
+                );
+            }
+            for item in &code.exclude {
+                add(item, Role::Exclude { code: c });
+            }
+            for (r, rule) in code.rules.iter().enumerate() {
+                let r = r as u32;
+                match &rule.kind {
+                    RuleKind::Tokens { all, any, none, .. } => {
+                        for (slot, item) in all.iter().enumerate() {
+                            add(
+                                item,
+                                Role::RuleAll {
+                                    code: c,
+                                    rule: r,
+                                    slot: slot as u32,
+                                },
+                            );
+                        }
+                        for item in any {
+                            add(item, Role::RuleAny { code: c, rule: r });
+                        }
+                        for item in none {
+                            add(item, Role::RuleNone { code: c, rule: r });
+                        }
+                    }
+                    RuleKind::Regex { pattern, none } => {
+                        for item in none {
+                            add(item, Role::RuleNone { code: c, rule: r });
+                        }
+                        // Validated when the codebook was read.
+                        if let Ok(regex) = Regex::new(pattern) {
+                            patterns.push(pattern.clone());
+                            regex_rules.push(RegexRule {
+                                code: c,
+                                rule: r,
+                                regex,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let regex_set =
+            RegexSet::new(&patterns).map_err(|e| ClassifyError::RegexSet(e.to_string()))?;
+        let code_count = codebook.themes.len() + codebook.flags.len();
+        Ok(Classifier {
+            codebook,
+            matcher,
+            roles,
+            regex_set,
+            regex_rules,
+            code_count,
+        })
+    }
+
+    pub fn codebook(&self) -> &Codebook {
+        &self.codebook
+    }
+
+    fn code(&self, c: usize) -> &Code {
+        let themes = self.codebook.themes.len();
+        if c < themes {
+            &self.codebook.themes[c]
+        } else {
+            &self.codebook.flags[c - themes]
+        }
+    }
+
+    /// For `codebook check`: for every code (themes then flags) and keyword,
+    /// whether the keyword occurs in `tokens` (negation and excludes ignored).
+    pub fn keyword_occurrences(&self, tokens: &TokenizedText) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = self
+            .matcher
+            .scan(tokens)
+            .iter()
+            .filter_map(|o| match self.roles[o.item as usize] {
+                Role::Keyword { code, keyword } => Some((code as usize, keyword as usize)),
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Code one text. `tokens` must be `Tokeniser::tokenise(text)`.
+    pub fn classify(&self, text: &str, tokens: &TokenizedText) -> Coding {
+        let toks = tokens.tokens();
+        let occurrences = self.matcher.scan(tokens);
+        let negated = self.negated_tokens(toks, &occurrences);
+        let mut scratch = CodeScratch::new(self.code_count);
+        for occ in &occurrences {
+            match self.roles[occ.item as usize] {
+                Role::Keyword { code, keyword } => {
+                    scratch.codes[code as usize].keywords.push((*occ, keyword))
+                }
+                Role::Exclude { code } => scratch.codes[code as usize].excludes.push(*occ),
+                Role::RuleAll { code, rule, slot } => scratch.codes[code as usize]
+                    .rule_items
+                    .push((rule, RuleSlot::All(slot), *occ)),
+                Role::RuleAny { code, rule } => scratch.codes[code as usize]
+                    .rule_items
+                    .push((rule, RuleSlot::Any, *occ)),
+                Role::RuleNone { code, rule } => scratch.codes[code as usize]
+                    .rule_items
+                    .push((rule, RuleSlot::None, *occ)),
+                Role::Negator => {}
+            }
+        }
+        let regex_hits = if self.regex_rules.is_empty() {
+            Vec::new()
+        } else {
+            self.regex_set.matches(text).into_iter().collect()
+        };
+        for r in regex_hits {
+            let rr = &self.regex_rules[r];
+            scratch.codes[rr.code as usize].regex_rules.push(r);
+        }
+
+        let mut coding = Coding::default();
+        let themes = self.codebook.themes.len();
+        for (c, work) in scratch.codes.iter().enumerate() {
+            if work.is_empty() {
+                continue;
+            }
+            if let Some(hit) = self.score_code(c, work, text, toks, &negated) {
+                if c < themes {
+                    coding.themes.push(hit);
+                } else {
+                    coding.flags.push(CodeHit {
+                        code: c - themes,
+                        ..hit
+                    });
+                }
+            }
+        }
+        coding
+    }
+
+    /// Tokens that fall within the negation window after a negator, in the
+    /// same clause.
+    fn negated_tokens(&self, toks: &[Token], occurrences: &[Occurrence]) -> Vec<bool> {
+        let window = self.codebook.defaults.negation_window as u32;
+        let mut negated = Vec::new();
+        for occ in occurrences {
+            if !matches!(self.roles[occ.item as usize], Role::Negator) {
+                continue;
+            }
+            if negated.is_empty() {
+                negated = vec![false; toks.len()];
+            }
+            let clause = toks[occ.end as usize].clause;
+            let last = (occ.end + window).min(toks.len() as u32 - 1);
+            for t in occ.end + 1..=last {
+                if toks[t as usize].clause != clause {
+                    break;
+                }
+                negated[t as usize] = true;
+            }
+        }
+        negated
+    }
+
+    fn score_code(
+        &self,
+        c: usize,
+        work: &CodeWork,
+        text: &str,
+        toks: &[Token],
+        negated: &[bool],
+    ) -> Option<CodeHit> {
+        let code = self.code(c);
+        let is_negated = |o: &Occurrence| negated.get(o.start as usize).copied().unwrap_or(false);
+        let is_excluded = |o: &Occurrence| {
+            work.excludes
+                .iter()
+                .any(|x| x.start <= o.start && o.end <= x.end)
+        };
+        let counts = |o: &Occurrence| !is_negated(o) && !is_excluded(o);
+        let evidence_of = |o: &Occurrence, source| {
+            let first = toks[o.start as usize];
+            let last = toks[o.end as usize];
+            Evidence {
+                char_start: first.char_start,
+                char_end: last.char_end,
+                byte_start: first.byte_start,
+                byte_end: last.byte_end,
+                sentence: first.sentence,
+                source,
+            }
+        };
+
+        let mut score = 0.0;
+        let mut evidence = Vec::new();
+        let mut scored_keywords: Vec<u32> = Vec::new();
+        for (occ, k) in &work.keywords {
+            if !counts(occ) {
+                continue;
+            }
+            if !scored_keywords.contains(k) {
+                scored_keywords.push(*k);
+                score += code.keywords[*k as usize].weight;
+            }
+            evidence.push(evidence_of(occ, Source::Keyword(*k)));
+        }
+
+        // Token rules: group this code's rule-item occurrences by rule.
+        let mut rule_ids: Vec<u32> = work.rule_items.iter().map(|(r, _, _)| *r).collect();
+        rule_ids.sort_unstable();
+        rule_ids.dedup();
+        for r in rule_ids {
+            let rule = &code.rules[r as usize];
+            let RuleKind::Tokens {
+                all, any, near, ..
+            } = &rule.kind
+            else {
+                continue;
+            };
+            let items: Vec<(RuleSlot, Occurrence)> = work
+                .rule_items
+                .iter()
+                .filter(|(rr, slot, o)| *rr == r && (matches!(slot, RuleSlot::None) || counts(o)))
+                .map(|(_, slot, o)| (*slot, *o))
+                .collect();
+            let found = match rule.scope {
+                Scope::Response => {
+                    eval_token_rule(&items, all.len(), !any.is_empty(), *near).into_iter().collect()
+                }
+                Scope::Sentence => {
+                    let mut sentences: Vec<u32> = items
+                        .iter()
+                        .map(|(_, o)| toks[o.start as usize].sentence)
+                        .collect();
+                    sentences.sort_unstable();
+                    sentences.dedup();
+                    sentences
+                        .into_iter()
+                        .filter_map(|s| {
+                            let in_sentence: Vec<_> = items
+                                .iter()
+                                .filter(|(_, o)| toks[o.start as usize].sentence == s)
+                                .copied()
+                                .collect();
+                            eval_token_rule(&in_sentence, all.len(), !any.is_empty(), *near)
+                        })
+                        .collect::<Vec<_>>()
+                }
+            };
+            if !found.is_empty() {
+                score += rule.weight;
+                for group in found {
+                    evidence.extend(group.iter().map(|o| evidence_of(o, Source::Rule(r))));
+                }
+            }
+        }
+
+        for &ri in &work.regex_rules {
+            let rr = &self.regex_rules[ri];
+            let rule = &code.rules[rr.rule as usize];
+            let vetoed = work
+                .rule_items
+                .iter()
+                .any(|(r, slot, _)| *r == rr.rule && matches!(slot, RuleSlot::None));
+            if vetoed {
+                continue;
+            }
+            let mut fired = false;
+            for m in rr.regex.find_iter(text) {
+                if m.is_empty() {
+                    continue;
+                }
+                let tok = toks.partition_point(|t| (t.byte_end as usize) <= m.start());
+                if negated.get(tok).copied().unwrap_or(false) {
+                    continue;
+                }
+                fired = true;
+                let char_start = byte_to_char(text, m.start()) as u32;
+                evidence.push(Evidence {
+                    char_start,
+                    char_end: char_start + m.as_str().chars().count() as u32,
+                    byte_start: m.start() as u32,
+                    byte_end: m.end() as u32,
+                    sentence: toks.get(tok).map_or(0, |t| t.sentence),
+                    source: Source::Rule(rr.rule),
+                });
+                if evidence.len() > MAX_EVIDENCE_PER_CODE * 4 {
+                    break;
+                }
+            }
+            if fired {
+                score += rule.weight;
+            }
+        }
+
+        if score + 1e-9 < code.min_score || evidence.is_empty() {
+            return None;
+        }
+        evidence.sort_unstable();
+        evidence.dedup();
+        evidence.truncate(MAX_EVIDENCE_PER_CODE);
+        Some(CodeHit {
+            code: c,
+            score,
+            evidence,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RuleSlot {
+    All(u32),
+    Any,
+    None,
+}
+
+#[derive(Default)]
+struct CodeWork {
+    keywords: Vec<(Occurrence, u32)>,
+    excludes: Vec<Occurrence>,
+    rule_items: Vec<(u32, RuleSlot, Occurrence)>,
+    regex_rules: Vec<usize>,
+}
+
+impl CodeWork {
+    fn is_empty(&self) -> bool {
+        self.keywords.is_empty() && self.rule_items.is_empty() && self.regex_rules.is_empty()
+    }
+}
+
+struct CodeScratch {
+    codes: Vec<CodeWork>,
+}
+
+impl CodeScratch {
+    fn new(n: usize) -> Self {
+        CodeScratch {
+            codes: (0..n).map(|_| CodeWork::default()).collect(),
+        }
+    }
+}
+
+/// Does a token rule hold over these occurrences (one scope unit)? Returns the
+/// occurrences that make it hold: one per `all` slot and one `any`.
+fn eval_token_rule(
+    items: &[(RuleSlot, Occurrence)],
+    all_slots: usize,
+    needs_any: bool,
+    near: Option<usize>,
+) -> Option<Vec<Occurrence>> {
+    if items.iter().any(|(s, _)| matches!(s, RuleSlot::None)) {
+        return None;
+    }
+    // Group index per occurrence: all-slots are 0..all_slots, `any` is all_slots.
+    let groups = all_slots + usize::from(needs_any);
+    if groups == 0 {
+        return None;
+    }
+    let mut events: Vec<(Occurrence, usize)> = items
+        .iter()
+        .map(|(slot, o)| match slot {
+            RuleSlot::All(s) => (*o, *s as usize),
+            _ => (*o, all_slots),
+        })
+        .collect();
+    events.sort_unstable();
+    let Some(near) = near else {
+        let mut chosen: Vec<Option<Occurrence>> = vec![None; groups];
+        for (o, g) in &events {
+            chosen[*g].get_or_insert(*o);
+        }
+        return chosen.into_iter().collect();
+    };
+    // Smallest window covering every group, by a two-pointer sweep.
+    let mut counts = vec![0usize; groups];
+    let mut covered = 0;
+    let mut left = 0;
+    for right in 0..events.len() {
+        let g = events[right].1;
+        counts[g] += 1;
+        if counts[g] == 1 {
+            covered += 1;
+        }
+        while covered == groups {
+            let window = &events[left..=right];
+            let first = window[0].0.start;
+            let last = window.iter().map(|(o, _)| o.end).max().unwrap_or(first);
+            if (last - first) as usize <= near {
+                let mut chosen: Vec<Option<Occurrence>> = vec![None; groups];
+                for (o, g) in window {
+                    chosen[*g].get_or_insert(*o);
+                }
+                return chosen.into_iter().collect();
+            }
+            let lg = events[left].1;
+            counts[lg] -= 1;
+            if counts[lg] == 0 {
+                covered -= 1;
+            }
+            left += 1;
+        }
+    }
+    None
+}

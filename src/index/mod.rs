@@ -1,0 +1,289 @@
+//! The tantivy index in `OUT/index`: one document per response×question.
+//!
+//! | field      | what                                                         |
+//! |------------|--------------------------------------------------------------|
+//! | `ord`      | the unit's ordinal: its line in codes.jsonl (u64, fast)       |
+//! | `id`       | response id (raw string)                                     |
+//! | `question` | question name (raw string, fast)                             |
+//! | `text`     | the response text as read (stored only)                      |
+//! | `body`     | the shared tokeniser's terms, with positions (not stored)    |
+//! | `attrs`    | attributes as a JSON object (raw strings, stored)            |
+//! | `theme`    | theme facets `/theme/ID` as coded at `run` time              |
+//!
+//! `body` is fed pre-tokenised from the tokens the classifier already used, so
+//! nothing is tokenised twice; the same tokeniser is registered as
+//! `thematic` for anything tantivy tokenises itself.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tantivy::directory::MmapDirectory;
+use tantivy::schema::{
+    FAST, Facet, Field, INDEXED, IndexRecordOption, JsonObjectOptions, OwnedValue, STORED, STRING,
+    Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::PreTokenizedString;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
+
+use crate::text::{TANTIVY_TOKENIZER_NAME, ThematicTokenizer, TokenizedText, to_tantivy_tokens};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index at {path}: {source}")]
+    Tantivy {
+        path: String,
+        source: tantivy::TantivyError,
+    },
+    #[error(
+        "{path}: no thematic index here; run `thematic run INPUT --out DIR` first, then point --out at DIR"
+    )]
+    Missing { path: String },
+    #[error("{path}: cannot prepare the index directory: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The schema's fields.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    pub ord: Field,
+    pub id: Field,
+    pub question: Field,
+    pub text: Field,
+    pub body: Field,
+    pub attrs: Field,
+    pub theme: Field,
+}
+
+pub fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let ord = b.add_u64_field("ord", INDEXED | STORED | FAST);
+    let id = b.add_text_field("id", STRING | STORED);
+    let question = b.add_text_field("question", STRING | STORED | FAST);
+    let text = b.add_text_field("text", STORED);
+    let body_options = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TANTIVY_TOKENIZER_NAME)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let body = b.add_text_field("body", body_options);
+    let attrs = b.add_json_field(
+        "attrs",
+        JsonObjectOptions::default()
+            .set_stored()
+            .set_indexing_options(TextFieldIndexing::default().set_tokenizer("raw")),
+    );
+    let theme = b.add_facet_field("theme", INDEXED | STORED);
+    (
+        b.build(),
+        Fields {
+            ord,
+            id,
+            question,
+            text,
+            body,
+            attrs,
+            theme,
+        },
+    )
+}
+
+fn register(index: &Index) {
+    index
+        .tokenizers()
+        .register(TANTIVY_TOKENIZER_NAME, ThematicTokenizer);
+}
+
+/// One unit to index.
+pub struct UnitDoc<'a> {
+    pub ord: u64,
+    pub id: &'a str,
+    pub question: &'a str,
+    pub text: &'a str,
+    pub tokens: &'a TokenizedText,
+    pub attributes: &'a [(String, String)],
+    pub themes: &'a [&'a str],
+}
+
+/// Writes a new index. Documents go to tantivy's indexing threads as they are
+/// added; memory is bounded by the writer budget.
+pub struct IndexBuilder {
+    writer: IndexWriter,
+    fields: Fields,
+    path: String,
+}
+
+impl IndexBuilder {
+    /// Create an empty index in `dir` (which must exist and be empty).
+    pub fn create(dir: &Path, threads: usize, budget_bytes: usize) -> Result<Self, IndexError> {
+        let path = dir.display().to_string();
+        let tantivy_err = |source| IndexError::Tantivy {
+            path: path.clone(),
+            source,
+        };
+        let (schema, fields) = schema();
+        let index = Index::create_in_dir(dir, schema).map_err(tantivy_err)?;
+        register(&index);
+        let threads = threads.max(1);
+        // tantivy requires at least 15 MB per indexing thread.
+        let budget = budget_bytes.max(threads * 20_000_000);
+        let writer = index
+            .writer_with_num_threads(threads, budget)
+            .map_err(tantivy_err)?;
+        Ok(IndexBuilder {
+            writer,
+            fields,
+            path,
+        })
+    }
+
+    pub fn add(&self, unit: &UnitDoc<'_>) -> Result<(), IndexError> {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::new();
+        doc.add_u64(f.ord, unit.ord);
+        doc.add_text(f.id, unit.id);
+        doc.add_text(f.question, unit.question);
+        doc.add_text(f.text, unit.text);
+        doc.add_pre_tokenized_text(
+            f.body,
+            PreTokenizedString {
+                text: String::new(),
+                tokens: to_tantivy_tokens(unit.tokens),
+            },
+        );
+        let attrs: BTreeMap<String, OwnedValue> = unit
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), OwnedValue::Str(v.clone())))
+            .collect();
+        doc.add_object(f.attrs, attrs);
+        for theme in unit.themes {
+            doc.add_facet(f.theme, Facet::from_path(["theme", theme]));
+        }
+        self.writer
+            .add_document(doc)
+            .map(|_| ())
+            .map_err(|source| IndexError::Tantivy {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Commit and wait for merges, so the directory is complete when this returns.
+    pub fn finish(mut self) -> Result<(), IndexError> {
+        let path = self.path.clone();
+        let err = |source| IndexError::Tantivy {
+            path: path.clone(),
+            source,
+        };
+        self.writer.commit().map_err(err)?;
+        self.writer.wait_merging_threads().map_err(err)
+    }
+}
+
+/// An existing index, opened for reading.
+pub struct OpenIndex {
+    pub index: Index,
+    pub reader: IndexReader,
+    pub fields: Fields,
+}
+
+pub fn open(dir: &Path) -> Result<OpenIndex, IndexError> {
+    let path = dir.display().to_string();
+    if !dir.join("meta.json").is_file() {
+        return Err(IndexError::Missing { path });
+    }
+    let tantivy_err = |source| IndexError::Tantivy {
+        path: path.clone(),
+        source,
+    };
+    let directory = MmapDirectory::open(dir).map_err(|e| IndexError::Tantivy {
+        path: path.clone(),
+        source: e.into(),
+    })?;
+    let index = Index::open(directory).map_err(tantivy_err)?;
+    register(&index);
+    let (_, fields) = schema();
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .map_err(tantivy_err)?;
+    Ok(OpenIndex {
+        index,
+        reader,
+        fields,
+    })
+}
+
+/// A unit as stored in the index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredUnit {
+    pub ord: u64,
+    pub id: String,
+    pub question: String,
+    pub text: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+impl OpenIndex {
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Decode a stored document.
+    pub fn stored_unit(&self, doc: &TantivyDocument) -> StoredUnit {
+        let f = &self.fields;
+        let str_of = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut attributes = Vec::new();
+        if let Some(obj) = doc.get_first(f.attrs).and_then(|v| v.as_object()) {
+            for (k, v) in obj {
+                if let Some(s) = v.as_str() {
+                    attributes.push((k.to_owned(), s.to_owned()));
+                }
+            }
+        }
+        StoredUnit {
+            ord: doc
+                .get_first(f.ord)
+                .and_then(|v| v.as_u64())
+                .unwrap_or_default(),
+            id: str_of(f.id),
+            question: str_of(f.question),
+            text: str_of(f.text),
+            attributes,
+        }
+    }
+
+    /// Every stored unit, in ordinal order.
+    pub fn all_units(&self) -> Result<Vec<StoredUnit>, IndexError> {
+        let searcher = self.reader.searcher();
+        let mut units = Vec::with_capacity(searcher.num_docs() as usize);
+        for (seg_ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let store = segment
+                .get_store_reader(64)
+                .map_err(|source| IndexError::Tantivy {
+                    path: "index".to_owned(),
+                    source: source.into(),
+                })?;
+            for doc_id in segment.doc_ids_alive() {
+                let doc: TantivyDocument =
+                    store.get(doc_id).map_err(|source| IndexError::Tantivy {
+                        path: "index".to_owned(),
+                        source,
+                    })?;
+                units.push(self.stored_unit(&doc));
+            }
+            let _ = seg_ord;
+        }
+        units.sort_by_key(|u| u.ord);
+        Ok(units)
+    }
+}

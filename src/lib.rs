@@ -1,0 +1,30 @@
+//! `thematic` codes free-text consultation responses against a codebook of
+//! themes, indexes them for search, and writes the reports an analyst hands
+//! to a review's chair.
+//!
+//! Data flows one way: [`corpus`] reads and normalises records → [`text`]
+//! tokenises each answer once → [`index`] (tantivy) and [`classify`] consume
+//! the same tokens → [`report`] aggregates and writes. [`pipeline`] wires the
+//! stages together for the CLI; [`eval`] compares codes with hand-coded labels.
+//!
+//! | module       | what it is for                                              |
+//! |--------------|-------------------------------------------------------------|
+//! | [`corpus`]   | JSONL/CSV readers, NFC normalisation, rejects               |
+//! | [`text`]     | the one tokeniser (words, stems, sentences, offsets)        |
+//! | [`codebook`] | codebook TOML model and validation                          |
+//! | [`classify`] | keyword and rule classifiers, evidence                      |
+//! | [`index`]    | tantivy schema, writer, reader                              |
+//! | [`report`]   | counts, crosstabs, key terms, quotes, redaction, writers    |
+//! | [`eval`]     | precision/recall/F1/kappa against gold labels               |
+//! | [`output`]   | output directory lock, staging and atomic commit            |
+//! | [`pipeline`] | `run`, `code`, `report` end to end                          |
+
+pub mod classify;
+pub mod codebook;
+pub mod corpus;
+pub mod eval;
+pub mod index;
+pub mod output;
+pub mod pipeline;
+pub mod report;
+pub mod text;

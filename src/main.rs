@@ -1,0 +1,374 @@
+//! The `thematic` command line: parses flags, turns them into validated
+//! settings, calls the library and maps outcomes to exit codes
+//! (0 ok, 1 some records rejected, 2 usage/input/codebook error).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use thematic::classify::Classifier;
+use thematic::codebook::{Codebook, DEFAULT_CODEBOOK_TOML};
+use thematic::corpus::{CorpusReader, InputSource, Item, ReadOptions};
+use thematic::eval;
+use thematic::pipeline::{self, Outcome, RunSettings, files};
+use thematic::text::Tokeniser;
+
+#[derive(Parser)]
+#[command(
+    name = "thematic",
+    version,
+    about = "Code free-text consultation responses against a codebook, index them for search, and write reports."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read responses, index and code them, write every report.
+    Run(RunArgs),
+    /// Re-code an existing run with a (changed) codebook, without re-reading input or re-indexing.
+    Code {
+        #[arg(long, default_value = "thematic-out")]
+        out: PathBuf,
+        /// Codebook TOML (default: the bundled seven-theme codebook).
+        #[arg(long)]
+        codebook: Option<PathBuf>,
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Rebuild the reports of an existing run (same codebook).
+    Report {
+        #[arg(long, default_value = "thematic-out")]
+        out: PathBuf,
+        /// Attribute for crosstabs (default: respondent_type when present).
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Compare a run's codes with hand-coded labels.
+    Eval {
+        #[arg(long, default_value = "thematic-out")]
+        out: PathBuf,
+        /// Gold JSONL: id, themes, flags (optional), text (optional).
+        #[arg(long)]
+        gold: PathBuf,
+        /// Print the evaluation as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Codebook tools.
+    Codebook {
+        #[command(subcommand)]
+        command: CodebookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CodebookCommand {
+    /// Validate and explain a codebook; with --corpus, list keywords that never match.
+    Check {
+        file: PathBuf,
+        /// Inputs to test the keywords on (JSONL/CSV).
+        #[arg(long = "corpus", num_args = 1..)]
+        corpus: Vec<String>,
+        #[arg(long, default_value = "id")]
+        id_field: String,
+        #[arg(long = "text-field")]
+        text_fields: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Input files (.jsonl, .ndjson, .csv, .tsv) or - for JSONL on stdin.
+    /// Default: the bundled sample corpus.
+    inputs: Vec<String>,
+    /// Codebook TOML (default: the bundled seven-theme codebook).
+    #[arg(long)]
+    codebook: Option<PathBuf>,
+    #[arg(long, default_value = "thematic-out")]
+    out: PathBuf,
+    #[arg(long, default_value = "id")]
+    id_field: String,
+    /// Field holding a response; repeat for several questions. Default: text.
+    #[arg(long = "text-field")]
+    text_fields: Vec<String>,
+    /// Attribute for crosstabs (default: respondent_type when present).
+    #[arg(long)]
+    by: Option<String>,
+    /// Worker threads for coding and indexing (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn setup_threads(threads: Option<usize>) -> Result<usize> {
+    let n = match threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("starting the worker threads")?;
+    Ok(n)
+}
+
+fn load_codebook(path: Option<&Path>) -> Result<(Codebook, String)> {
+    match path {
+        Some(p) => {
+            let codebook = Codebook::from_path(p)?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("{}: cannot read", p.display()))?;
+            Ok((codebook, text))
+        }
+        None => Ok((
+            Codebook::default_care_review()?,
+            DEFAULT_CODEBOOK_TOML.to_owned(),
+        )),
+    }
+}
+
+fn progress(quiet: bool) -> bool {
+    !quiet && std::io::stderr().is_terminal()
+}
+
+fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Code {
+            out,
+            codebook,
+            by,
+            threads,
+            quiet,
+        } => {
+            setup_threads(threads)?;
+            let (codebook, text) = load_codebook(codebook.as_deref())?;
+            let classifier = Classifier::new(codebook)?;
+            let outcome =
+                pipeline::recode(&out, &classifier, Some(&text), by, progress(quiet))?;
+            print_outcome(&outcome);
+            Ok(0)
+        }
+        Command::Report {
+            out,
+            by,
+            threads,
+            quiet,
+        } => {
+            setup_threads(threads)?;
+            let stored = out.join(files::CODEBOOK);
+            let (codebook, _) = load_codebook(Some(&stored))?;
+            let classifier = Classifier::new(codebook)?;
+            let outcome = pipeline::recode(&out, &classifier, None, by, progress(quiet))?;
+            print_outcome(&outcome);
+            Ok(0)
+        }
+        Command::Eval { out, gold, json } => run_eval(&out, &gold, json),
+        Command::Codebook { command } => match command {
+            CodebookCommand::Check {
+                file,
+                corpus,
+                id_field,
+                text_fields,
+            } => codebook_check(&file, &corpus, id_field, text_fields),
+        },
+    }
+}
+
+fn read_options(id_field: String, text_fields: Vec<String>) -> ReadOptions {
+    ReadOptions {
+        id_field,
+        text_fields: if text_fields.is_empty() {
+            vec!["text".to_owned()]
+        } else {
+            text_fields
+        },
+    }
+}
+
+fn run(args: RunArgs) -> Result<u8> {
+    let threads = setup_threads(args.threads)?;
+    let (codebook, codebook_text) = load_codebook(args.codebook.as_deref())?;
+    let classifier = Classifier::new(codebook)?;
+    let inputs = if args.inputs.is_empty() {
+        vec![InputSource::Bundled]
+    } else {
+        args.inputs.iter().map(|a| InputSource::from_arg(a)).collect()
+    };
+    let settings = RunSettings {
+        inputs,
+        read: read_options(args.id_field, args.text_fields),
+        out: args.out,
+        threads,
+        by: args.by,
+        progress: progress(args.quiet),
+        index_budget: 200_000_000,
+    };
+    let outcome = pipeline::run(&settings, &classifier, &codebook_text)?;
+    print_outcome(&outcome);
+    Ok(if outcome.records_rejected > 0 { 1 } else { 0 })
+}
+
+fn print_outcome(o: &Outcome) {
+    let out = o.out.display();
+    println!(
+        "read {} records = {} coded + {} rejected ({} response×question units)",
+        o.records_read, o.records_coded, o.records_rejected, o.units
+    );
+    if o.records_rejected > 0 {
+        println!(
+            "rejected records are listed with file, line and reason in {out}/{}",
+            files::REJECTS
+        );
+    }
+    if o.flagged > 0 {
+        eprintln!(
+            "warning: {} response(s) flagged for safeguarding review: {out}/{} (restricted; route to a named person now)",
+            o.flagged,
+            files::FLAGGED
+        );
+    }
+    println!("summary: {out}/{}", files::SUMMARY_MD);
+    println!("html:    {out}/{}", files::REPORT_HTML);
+}
+
+fn run_eval(out: &Path, gold_path: &Path, json: bool) -> Result<u8> {
+    let gold = eval::read_gold(gold_path)?;
+    let codes = eval::read_codes(&out.join(files::CODES_JSONL))
+        .with_context(|| format!("{}: no codes to evaluate; run `thematic run` first", out.display()))?;
+    if !gold.keys().any(|id| codes.contains_key(id)) {
+        return Err(eval::EvalError::NoOverlap {
+            path: gold_path.display().to_string(),
+        }
+        .into());
+    }
+    let codebook = Codebook::from_path(&out.join(files::CODEBOOK))?;
+    let theme_ids: Vec<String> = codebook.themes.iter().map(|t| t.id.clone()).collect();
+    let flag_ids: Vec<String> = codebook.flags.iter().map(|t| t.id.clone()).collect();
+    let evaluation = eval::evaluate(&gold, &codes, &theme_ids, &flag_ids);
+    let output = thematic::output::OutputDir::prepare(out)?;
+    let json_bytes = serde_json::to_vec_pretty(&evaluation)?;
+    output.write_file("eval.json", &json_bytes)?;
+    output.write_file("eval.md", eval::render_markdown(&evaluation).as_bytes())?;
+    output.commit()?;
+    if json {
+        println!("{}", String::from_utf8_lossy(&json_bytes));
+        return Ok(0);
+    }
+    println!("{:<24} {:>9} {:>9} {:>7} {:>7}", "theme", "precision", "recall", "F1", "kappa");
+    for s in evaluation.themes.iter().chain(&evaluation.flags) {
+        println!(
+            "{:<24} {:>9.3} {:>9.3} {:>7.3} {:>7.3}",
+            s.code, s.precision, s.recall, s.f1, s.kappa
+        );
+    }
+    println!(
+        "themes: micro-F1 {:.3}, macro-F1 {:.3}; {} disagreements in {}/eval.md",
+        evaluation.theme_micro_f1,
+        evaluation.theme_macro_f1,
+        evaluation.disagreements.len(),
+        out.display()
+    );
+    Ok(0)
+}
+
+fn codebook_check(
+    file: &Path,
+    corpus: &[String],
+    id_field: String,
+    text_fields: Vec<String>,
+) -> Result<u8> {
+    let codebook = Codebook::from_path(file)?;
+    println!(
+        "{}: \"{}\" version {} — valid",
+        file.display(),
+        codebook.name,
+        codebook.version
+    );
+    println!(
+        "defaults: stem = {}, negation_window = {}, {} negators",
+        codebook.defaults.stem,
+        codebook.defaults.negation_window,
+        codebook.defaults.negators.len()
+    );
+    for (kind, codes) in [("theme", &codebook.themes), ("flag", &codebook.flags)] {
+        for c in codes {
+            println!(
+                "  {kind} {:<24} {:<32} {:>4} keywords, {:>3} excludes, {:>3} rules, min_score {}",
+                c.id,
+                c.label,
+                c.keywords.len(),
+                c.exclude.len(),
+                c.rules.len(),
+                c.min_score
+            );
+        }
+    }
+    if corpus.is_empty() {
+        return Ok(0);
+    }
+    let inputs: Vec<InputSource> = corpus.iter().map(|a| InputSource::from_arg(a)).collect();
+    let reader = CorpusReader::open(&inputs, read_options(id_field, text_fields))?;
+    let classifier = Classifier::new(codebook)?;
+    let codes: Vec<_> = classifier.codebook().codes().cloned().collect();
+    let mut hits: Vec<Vec<u64>> = codes.iter().map(|c| vec![0; c.keywords.len()]).collect();
+    let mut texts = 0u64;
+    for item in reader {
+        if let Item::Record(r) = item? {
+            for text in r.answers.iter().flatten() {
+                texts += 1;
+                let tokens = Tokeniser::shared().tokenise(text);
+                for (c, k) in classifier.keyword_occurrences(&tokens) {
+                    hits[c][k] += 1;
+                }
+            }
+        }
+    }
+    println!("keywords that never matched in {texts} answers:");
+    let mut unmatched = 0;
+    for (c, code) in codes.iter().enumerate() {
+        let never: Vec<&str> = code
+            .keywords
+            .iter()
+            .zip(&hits[c])
+            .filter(|(_, n)| **n == 0)
+            .map(|(k, _)| k.item.source.as_str())
+            .collect();
+        if !never.is_empty() {
+            unmatched += never.len();
+            println!("  {} ({}): {}", code.id, never.len(), never.join(", "));
+        }
+    }
+    if unmatched == 0 {
+        println!("  none");
+    }
+    Ok(0)
+}

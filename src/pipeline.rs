@@ -1,0 +1,592 @@
+//! The batch pipeline behind `run`, `code` and `report`:
+//! read → normalise → tokenise once → (index ‖ classify) → aggregate → write.
+//!
+//! A reader thread streams batches of records through a bounded channel;
+//! each batch is tokenised and coded under rayon (order kept), then its units
+//! go, in ordinal order, to the tantivy writer, codes.jsonl, the restricted
+//! file and the aggregator. Memory is bounded by the channel, the batch size
+//! and tantivy's writer budget, not by the corpus.
+
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use crossbeam_channel::bounded;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::classify::{Classifier, CodeHit, Coding, Source};
+use crate::codebook::{Code, Codebook, CodebookError};
+use crate::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, Reject};
+use crate::index::{self, IndexBuilder, IndexError, UnitDoc};
+use crate::output::{OutputDir, OutputError, StagedWriter};
+use crate::report::{self, Aggregator, Report, UnitInput};
+use crate::text::{TokenizedText, Tokeniser};
+
+/// File names inside the output directory.
+pub mod files {
+    pub const INDEX: &str = "index";
+    pub const CODES_JSONL: &str = "codes.jsonl";
+    pub const CODES_CSV: &str = "codes.csv";
+    pub const THEMES_CSV: &str = "themes.csv";
+    pub const REPORT_JSON: &str = "report.json";
+    pub const SUMMARY_MD: &str = "summary.md";
+    pub const REPORT_HTML: &str = "report.html";
+    pub const REJECTS: &str = "rejects.jsonl";
+    pub const FLAGGED: &str = "restricted/flagged.jsonl";
+    pub const MANIFEST: &str = "run.json";
+    pub const CODEBOOK: &str = "codebook.toml";
+}
+
+/// Records per batch sent from the reader to the coder.
+const BATCH: usize = 512;
+/// Batches in flight between reader and coder.
+const CHANNEL_DEPTH: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Codebook(#[from] CodebookError),
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Run { path: String, message: String },
+}
+
+/// What `thematic run` needs, already validated.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    pub inputs: Vec<InputSource>,
+    pub read: ReadOptions,
+    pub out: PathBuf,
+    pub threads: usize,
+    /// Attribute for crosstabs; `None` = respondent_type when present.
+    pub by: Option<String>,
+    pub progress: bool,
+    /// Bytes for tantivy's writer, split across its threads.
+    pub index_budget: usize,
+}
+
+/// Written to OUT/run.json so `code` and `report` can redo the later stages.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    pub inputs: Vec<String>,
+    pub id_field: String,
+    pub questions: Vec<String>,
+    pub records_read: u64,
+    pub records_rejected: u64,
+    pub by: Option<String>,
+    pub codebook_name: String,
+}
+
+/// The result of a command that writes outputs.
+#[derive(Debug)]
+pub struct Outcome {
+    pub out: PathBuf,
+    pub records_read: u64,
+    pub records_coded: u64,
+    pub records_rejected: u64,
+    pub units: u64,
+    pub flagged: u64,
+}
+
+/// One response ready to code.
+struct ResponseIn {
+    record: u64,
+    id: String,
+    attributes: Vec<(String, String)>,
+    /// (question index, text)
+    answers: Vec<(usize, String)>,
+}
+
+enum BatchItem {
+    Response(ResponseIn),
+    Reject(Reject),
+}
+
+/// The coding stage's sinks.
+struct Sinks<'a> {
+    classifier: &'a Classifier,
+    questions: &'a [String],
+    index: Option<&'a IndexBuilder>,
+    codes: Option<StagedWriter>,
+    flagged: StagedWriter,
+    rejects: Option<StagedWriter>,
+    aggregator: Aggregator,
+    next_ord: u64,
+    out_name: String,
+}
+
+fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{prefix:>8} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(what.to_owned());
+    bar
+}
+
+impl Sinks<'_> {
+    fn write_error(&self, file: &str, source: std::io::Error) -> PipelineError {
+        PipelineError::Write {
+            path: format!("{}/{file}", self.out_name),
+            source,
+        }
+    }
+
+    fn process(&mut self, batch: Vec<BatchItem>) -> Result<(), PipelineError> {
+        // Units of this batch, in order: (response index in batch, question, text).
+        let mut responses = Vec::new();
+        for item in batch {
+            match item {
+                BatchItem::Reject(r) => {
+                    self.aggregator.add_reject(&r);
+                    if let Some(w) = self.rejects.as_mut() {
+                        let line = serde_json::to_vec(&r).unwrap_or_default();
+                        w.write_line(&line)
+                            .map_err(|e| PipelineError::Write {
+                                path: files::REJECTS.to_owned(),
+                                source: e,
+                            })?;
+                    }
+                }
+                BatchItem::Response(r) => responses.push(r),
+            }
+        }
+        let units: Vec<(usize, usize, &str)> = responses
+            .iter()
+            .enumerate()
+            .flat_map(|(ri, r)| r.answers.iter().map(move |(q, t)| (ri, *q, t.as_str())))
+            .collect();
+        let classifier = self.classifier;
+        let coded: Vec<(TokenizedText, Coding)> = units
+            .par_iter()
+            .map(|(_, _, text)| {
+                let tokens = Tokeniser::shared().tokenise(text);
+                let coding = classifier.classify(text, &tokens);
+                (tokens, coding)
+            })
+            .collect();
+        let codebook = classifier.codebook();
+        for ((ri, q, text), (tokens, coding)) in units.iter().zip(&coded) {
+            let r = &responses[*ri];
+            let ord = self.next_ord;
+            self.next_ord += 1;
+            let question = &self.questions[*q];
+            if let Some(index) = self.index {
+                let theme_ids: Vec<&str> = coding
+                    .themes
+                    .iter()
+                    .map(|h| codebook.themes[h.code].id.as_str())
+                    .collect();
+                index.add(&UnitDoc {
+                    ord,
+                    id: &r.id,
+                    question,
+                    text,
+                    tokens,
+                    attributes: &r.attributes,
+                    themes: &theme_ids,
+                })?;
+            }
+            if let Some(w) = self.codes.as_mut() {
+                let line = codes_line(codebook, &r.id, question, ord, text, coding);
+                w.write_line(&line)
+                    .map_err(|e| PipelineError::Write {
+                        path: files::CODES_JSONL.to_owned(),
+                        source: e,
+                    })?;
+            }
+            if !coding.flags.is_empty() {
+                let line = flagged_line(codebook, &r.id, question, ord, text, coding);
+                self.flagged
+                    .write_line(&line)
+                    .map_err(|e| self.write_error(files::FLAGGED, e))?;
+            }
+            self.aggregator.add(&UnitInput {
+                record: r.record,
+                id: &r.id,
+                question: *q,
+                attributes: &r.attributes,
+                text,
+                tokens,
+                coding,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn evidence_json(code: &Code, hit: &CodeHit, text: &str) -> Value {
+    Value::Array(
+        hit.evidence
+            .iter()
+            .map(|e| {
+                let mut m = Map::new();
+                match e.source {
+                    Source::Keyword(k) => {
+                        m.insert(
+                            "keyword".into(),
+                            code.keywords[k as usize].item.source.clone().into(),
+                        );
+                    }
+                    Source::Rule(r) => {
+                        m.insert("rule".into(), code.rules[r as usize].id.clone().into());
+                    }
+                }
+                m.insert("start".into(), e.char_start.into());
+                m.insert("end".into(), e.char_end.into());
+                let matched = text
+                    .get(e.byte_start as usize..e.byte_end as usize)
+                    .unwrap_or_default();
+                m.insert("text".into(), matched.into());
+                Value::Object(m)
+            })
+            .collect(),
+    )
+}
+
+/// One line of codes.jsonl. Flag evidence stays in the restricted file.
+pub fn codes_line(
+    codebook: &Codebook,
+    id: &str,
+    question: &str,
+    ord: u64,
+    text: &str,
+    coding: &Coding,
+) -> Vec<u8> {
+    let mut evidence = Map::new();
+    for hit in &coding.themes {
+        let code = &codebook.themes[hit.code];
+        evidence.insert(code.id.clone(), evidence_json(code, hit, text));
+    }
+    let line = json!({
+        "id": id,
+        "question": question,
+        "ordinal": ord,
+        "themes": coding.themes.iter().map(|h| codebook.themes[h.code].id.as_str()).collect::<Vec<_>>(),
+        "flags": coding.flags.iter().map(|h| codebook.flags[h.code].id.as_str()).collect::<Vec<_>>(),
+        "evidence": evidence,
+    });
+    serde_json::to_vec(&line).unwrap_or_default()
+}
+
+fn flagged_line(
+    codebook: &Codebook,
+    id: &str,
+    question: &str,
+    ord: u64,
+    text: &str,
+    coding: &Coding,
+) -> Vec<u8> {
+    let mut evidence = Map::new();
+    for hit in &coding.flags {
+        let code = &codebook.flags[hit.code];
+        evidence.insert(code.id.clone(), evidence_json(code, hit, text));
+    }
+    let line = json!({
+        "id": id,
+        "question": question,
+        "ordinal": ord,
+        "flags": coding.flags.iter().map(|h| codebook.flags[h.code].id.as_str()).collect::<Vec<_>>(),
+        "evidence": evidence,
+        "text": text,
+    });
+    serde_json::to_vec(&line).unwrap_or_default()
+}
+
+/// Write the report files into staging.
+fn write_reports(out: &OutputDir, report: &Report) -> Result<(), PipelineError> {
+    out.write_file(files::THEMES_CSV, &report::write_themes_csv(report))?;
+    out.write_file(files::CODES_CSV, &report::write_codes_csv(report))?;
+    out.write_file(files::REPORT_JSON, &report::write_json(report))?;
+    out.write_file(files::SUMMARY_MD, &report::write_summary_md(report))?;
+    out.write_file(files::REPORT_HTML, &report::write_html(report))?;
+    Ok(())
+}
+
+fn finish_stream(w: StagedWriter) -> Result<(), PipelineError> {
+    let name = w.name().to_owned();
+    w.finish().map_err(|source| PipelineError::Write { path: name, source })
+}
+
+/// `thematic run`: read the inputs, index and code them, write every output.
+pub fn run(
+    settings: &RunSettings,
+    classifier: &Classifier,
+    codebook_toml: &str,
+) -> Result<Outcome, PipelineError> {
+    let reader = CorpusReader::open(&settings.inputs, settings.read.clone())?;
+    let out = OutputDir::prepare(&settings.out)?;
+    let out_name = settings.out.display().to_string();
+    let questions = settings.read.text_fields.clone();
+    let index_dir = out.staged_path(files::INDEX)?;
+    std::fs::create_dir_all(&index_dir).map_err(|source| PipelineError::Write {
+        path: format!("{out_name}/{}", files::INDEX),
+        source,
+    })?;
+    let index = IndexBuilder::create(&index_dir, settings.threads, settings.index_budget)?;
+
+    let total_bytes = reader.total_bytes();
+    let bar = progress_bar(settings.progress, total_bytes, "coding");
+    let (tx, rx) = bounded::<Result<Vec<Item>, CorpusError>>(CHANNEL_DEPTH);
+    let reader_bar = bar.clone();
+    let reader_thread = thread::spawn(move || {
+        let mut reader = reader;
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut done_bytes = 0u64;
+        let mut last_file_bytes = 0u64;
+        while let Some(item) = reader.next() {
+            match item {
+                Ok(item) => batch.push(item),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+            if batch.len() >= BATCH {
+                let now = reader.bytes_read_in_current();
+                if now < last_file_bytes {
+                    done_bytes += last_file_bytes;
+                }
+                last_file_bytes = now;
+                reader_bar.set_position(done_bytes + now);
+                if tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                    return;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(Ok(batch));
+        }
+    });
+
+    let mut sinks = Sinks {
+        classifier,
+        questions: &questions,
+        index: Some(&index),
+        codes: Some(out.create_stream(files::CODES_JSONL)?),
+        flagged: out.create_stream(files::FLAGGED)?,
+        rejects: Some(out.create_stream(files::REJECTS)?),
+        aggregator: Aggregator::new(classifier.codebook(), questions.clone(), settings.by.clone()),
+        next_ord: 0,
+        out_name: out_name.clone(),
+    };
+    let mut records_read = 0u64;
+    let mut next_record = 0u64;
+    let mut failure = None;
+    for batch in rx {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                failure = Some(PipelineError::from(e));
+                break;
+            }
+        };
+        records_read += batch.len() as u64;
+        let items = batch
+            .into_iter()
+            .map(|item| match item {
+                Item::Reject(r) => BatchItem::Reject(r),
+                Item::Record(rec) => {
+                    let record = next_record;
+                    next_record += 1;
+                    BatchItem::Response(ResponseIn {
+                        record,
+                        id: rec.id,
+                        attributes: rec.attributes,
+                        answers: rec
+                            .answers
+                            .into_iter()
+                            .enumerate()
+                            .filter_map(|(q, a)| a.map(|t| (q, t)))
+                            .collect(),
+                    })
+                }
+            })
+            .collect();
+        if let Err(e) = sinks.process(items) {
+            failure = Some(e);
+            break;
+        }
+    }
+    let _ = reader_thread.join();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    bar.set_message("indexing");
+    let Sinks {
+        codes,
+        flagged,
+        rejects,
+        aggregator,
+        ..
+    } = sinks;
+    for w in [codes, Some(flagged), rejects].into_iter().flatten() {
+        finish_stream(w)?;
+    }
+    index.finish()?;
+    bar.finish_and_clear();
+
+    let report = aggregator.finish(records_read, files::REJECTS, files::FLAGGED);
+    write_reports(&out, &report)?;
+    let manifest = Manifest {
+        schema: 1,
+        inputs: settings.inputs.iter().map(InputSource::display_name).collect(),
+        id_field: settings.read.id_field.clone(),
+        questions: questions.clone(),
+        records_read,
+        records_rejected: report.totals.records_rejected,
+        by: settings.by.clone(),
+        codebook_name: classifier.codebook().name.clone(),
+    };
+    out.write_file(
+        files::MANIFEST,
+        &serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+    )?;
+    out.write_file(files::CODEBOOK, codebook_toml.as_bytes())?;
+    out.commit()?;
+    Ok(Outcome {
+        out: settings.out.clone(),
+        records_read,
+        records_coded: report.totals.records_coded,
+        records_rejected: report.totals.records_rejected,
+        units: report.totals.units,
+        flagged: report.totals.flagged_responses,
+    })
+}
+
+/// Read OUT/run.json.
+pub fn read_manifest(out: &Path) -> Result<Manifest, PipelineError> {
+    let path = out.join(files::MANIFEST);
+    let bytes = std::fs::read(&path).map_err(|_| PipelineError::Run {
+        path: out.display().to_string(),
+        message: "no thematic run here (run.json is missing); run `thematic run INPUT --out DIR` first".to_owned(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| PipelineError::Run {
+        path: path.display().to_string(),
+        message: format!("unreadable run manifest ({e}); re-run `thematic run`"),
+    })
+}
+
+/// `thematic code` (new codebook: rewrites codes.jsonl and reports) and
+/// `thematic report` (same codebook: rewrites reports only). Texts come from
+/// the index's document store; the input is not read again and the index is
+/// not rebuilt.
+pub fn recode(
+    out_dir: &Path,
+    classifier: &Classifier,
+    codebook_toml: Option<&str>,
+    by: Option<String>,
+    progress: bool,
+) -> Result<Outcome, PipelineError> {
+    let manifest = read_manifest(out_dir)?;
+    let opened = index::open(&out_dir.join(files::INDEX))?;
+    let units = opened.all_units()?;
+    let out = OutputDir::prepare(out_dir)?;
+    let write_codes = codebook_toml.is_some();
+    let questions = manifest.questions.clone();
+    let by = by.or(manifest.by.clone());
+    let mut sinks = Sinks {
+        classifier,
+        questions: &questions,
+        index: None,
+        codes: if write_codes {
+            Some(out.create_stream(files::CODES_JSONL)?)
+        } else {
+            None
+        },
+        flagged: out.create_stream(files::FLAGGED)?,
+        rejects: None,
+        aggregator: Aggregator::new(classifier.codebook(), questions.clone(), by.clone()),
+        next_ord: 0,
+        out_name: out_dir.display().to_string(),
+    };
+    // Previous rejects count again in the new report.
+    if let Ok(text) = std::fs::read_to_string(out_dir.join(files::REJECTS)) {
+        for line in text.lines() {
+            if let Ok(r) = serde_json::from_str::<Reject>(line) {
+                sinks.aggregator.add_reject(&r);
+            }
+        }
+    }
+    let bar = progress_bar(progress, units.len() as u64, "coding");
+    let mut record = 0u64;
+    let mut last_id: Option<String> = None;
+    let mut batch: Vec<BatchItem> = Vec::new();
+    for chunk in units.chunks(BATCH) {
+        for u in chunk {
+            let q = questions.iter().position(|q| *q == u.question).unwrap_or(0);
+            let same = last_id.as_deref() == Some(u.id.as_str());
+            if same && let Some(BatchItem::Response(r)) = batch.last_mut() {
+                r.answers.push((q, u.text.clone()));
+                continue;
+            }
+            if last_id.is_some() && !same {
+                record += 1;
+            }
+            last_id = Some(u.id.clone());
+            batch.push(BatchItem::Response(ResponseIn {
+                record,
+                id: u.id.clone(),
+                attributes: u.attributes.clone(),
+                answers: vec![(q, u.text.clone())],
+            }));
+        }
+        // Keep a response's units together across batch boundaries.
+        let keep_last = batch.pop();
+        sinks.process(std::mem::take(&mut batch))?;
+        batch.extend(keep_last);
+        bar.inc(chunk.len() as u64);
+    }
+    sinks.process(batch)?;
+    bar.finish_and_clear();
+    let Sinks {
+        codes,
+        flagged,
+        aggregator,
+        ..
+    } = sinks;
+    for w in [codes, Some(flagged)].into_iter().flatten() {
+        finish_stream(w)?;
+    }
+    let report = aggregator.finish(manifest.records_read, files::REJECTS, files::FLAGGED);
+    write_reports(&out, &report)?;
+    if let Some(toml) = codebook_toml {
+        out.write_file(files::CODEBOOK, toml.as_bytes())?;
+        let manifest = Manifest {
+            codebook_name: classifier.codebook().name.clone(),
+            by: by.clone(),
+            ..manifest
+        };
+        out.write_file(
+            files::MANIFEST,
+            &serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+        )?;
+    }
+    out.commit()?;
+    Ok(Outcome {
+        out: out_dir.to_owned(),
+        records_read: report.totals.records_read,
+        records_coded: report.totals.records_coded,
+        records_rejected: report.totals.records_rejected,
+        units: report.totals.units,
+        flagged: report.totals.flagged_responses,
+    })
+}

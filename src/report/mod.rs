@@ -1,0 +1,199 @@
+//! Reports: counting coded units into a [`Report`] and writing it as
+//! themes.csv, codes.csv, report.json, summary.md and report.html.
+//!
+//! An [`Aggregator`] is fed every coded unit once, in ordinal order, and keeps
+//! only what reports need: one small row per response (id, interned
+//! attributes, themes per question), document frequencies for key terms, and
+//! a bounded set of quote candidates per theme. [`Aggregator::finish`] turns
+//! that into a [`Report`], which the writers render without further input.
+
+mod aggregate;
+mod html;
+pub mod redact;
+pub mod sanitize;
+mod terms;
+mod write;
+
+pub use aggregate::{Aggregator, UnitInput};
+pub use write::{write_codes_csv, write_html, write_json, write_summary_md, write_themes_csv};
+
+use serde::Serialize;
+
+/// Version of report.json's layout (documented in docs/report-schema.md).
+pub const REPORT_SCHEMA: u32 = 1;
+
+/// Everything the report files show.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema: u32,
+    pub tool: ToolInfo,
+    pub codebook: CodebookInfo,
+    pub totals: Totals,
+    pub themes: Vec<ThemeCount>,
+    pub crosstab: Option<Crosstab>,
+    pub cooccurrence: Cooccurrence,
+    pub views_held_by_few: Vec<MinorityView>,
+    pub campaigns: Vec<Campaign>,
+    pub rejects: RejectSummary,
+    pub flagged: FlaggedSummary,
+    /// Rows of codes.csv (not in report.json: codes.csv and codes.jsonl hold them).
+    #[serde(skip)]
+    pub rows: ResponseRows,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CodebookInfo {
+    pub name: String,
+    pub version: String,
+    pub themes: Vec<CodeInfo>,
+    pub flags: Vec<CodeInfo>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CodeInfo {
+    pub id: String,
+    pub label: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    /// Input records read: `records_coded + records_rejected`.
+    pub records_read: u64,
+    pub records_coded: u64,
+    pub records_rejected: u64,
+    /// Coded responses whose every answer is empty (or only punctuation).
+    pub empty_responses: u64,
+    /// Coded, non-empty responses with no theme.
+    pub responses_without_theme: u64,
+    pub responses_with_theme: u64,
+    /// Responses routed to restricted/flagged.jsonl.
+    pub flagged_responses: u64,
+    /// Response×question units coded (one line each in codes.jsonl).
+    pub units: u64,
+    pub questions: Vec<String>,
+    /// What every `share` in the report is a share of.
+    pub share_denominator: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ThemeCount {
+    pub id: String,
+    pub label: String,
+    /// Responses coded with this theme (a response counts once, whatever its
+    /// number of questions or evidence spans).
+    pub responses: u64,
+    /// `responses / totals.records_coded`.
+    pub share: f64,
+    /// Responses per question (several text fields only).
+    pub by_question: Vec<(String, u64)>,
+    pub key_terms: Vec<KeyTerm>,
+    pub quotes: Vec<Quote>,
+    /// Attribute values of the crosstab attribute that raised it most.
+    pub raised_most_by: Vec<GroupShare>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyTerm {
+    /// The most common surface form of the stem.
+    pub term: String,
+    pub stem: String,
+    /// Units with this theme containing the term.
+    pub units: u64,
+    /// Log-odds z-score against the rest of the corpus (informative Dirichlet prior).
+    pub z: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Quote {
+    pub id: String,
+    pub question: String,
+    pub respondent_type: Option<String>,
+    /// Redacted sentence(s) around the evidence.
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupShare {
+    pub value: String,
+    /// Responses with this value that raised the theme.
+    pub responses: u64,
+    /// `responses / group size`.
+    pub share_of_group: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Crosstab {
+    pub attribute: String,
+    /// Values in descending size, with their number of coded responses.
+    pub values: Vec<(String, u64)>,
+    /// `counts[t][v]`: responses with theme t (codebook order) and value v.
+    pub counts: Vec<Vec<u64>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Cooccurrence {
+    pub themes: Vec<String>,
+    /// `matrix[a][b]`: responses coded with both themes; the diagonal is the theme count.
+    pub matrix: Vec<Vec<u64>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MinorityView {
+    pub theme: String,
+    /// A key term, or `None` when the theme itself is the view.
+    pub term: Option<String>,
+    pub value: String,
+    /// Share of the theme's (or term's) mentions that came from `value`.
+    pub share_of_mentions: f64,
+    /// Share of all responses that `value` makes up.
+    pub share_of_corpus: f64,
+    pub mentions: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Campaign {
+    pub id: String,
+    pub size: u64,
+    pub representative: String,
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RejectSummary {
+    pub count: u64,
+    pub file: String,
+    /// Reason (with quoted values stripped) → count, most common first.
+    pub by_reason: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FlaggedSummary {
+    pub count: u64,
+    pub file: String,
+    pub by_flag: Vec<(String, u64)>,
+}
+
+/// codes.csv's content: one row per response.
+#[derive(Clone, Debug, Default)]
+pub struct ResponseRows {
+    pub attribute_names: Vec<String>,
+    /// Column headers for the 0/1 theme columns.
+    pub theme_columns: Vec<String>,
+    pub rows: Vec<ResponseRow>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ResponseRow {
+    pub id: String,
+    /// One per `attribute_names` entry; empty when absent.
+    pub attributes: Vec<String>,
+    /// One 0/1 per `theme_columns` entry.
+    pub codes: Vec<bool>,
+}

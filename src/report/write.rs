@@ -1,0 +1,244 @@
+//! Rendering a [`Report`] as bytes: themes.csv, codes.csv, report.json,
+//! summary.md and report.html. Callers write the bytes atomically.
+
+use std::fmt::Write as _;
+
+use super::sanitize::{csv_cell, markdown_inline};
+use super::{Report, html};
+
+fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+        // Writing to a Vec cannot fail.
+        let _ = w.write_record(&cells);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+fn pct(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// themes.csv: theme, label, responses, share, then one column per value of
+/// the crosstab attribute.
+pub fn write_themes_csv(report: &Report) -> Vec<u8> {
+    let mut header = vec![
+        "theme".to_owned(),
+        "label".to_owned(),
+        "responses".to_owned(),
+        "share_of_coded_responses".to_owned(),
+    ];
+    if let Some(ct) = &report.crosstab {
+        header.extend(ct.values.iter().map(|(v, _)| format!("{}={v}", ct.attribute)));
+    }
+    let mut rows = vec![header];
+    for (t, theme) in report.themes.iter().enumerate() {
+        let mut row = vec![
+            theme.id.clone(),
+            theme.label.clone(),
+            theme.responses.to_string(),
+            format!("{:.4}", theme.share),
+        ];
+        if let Some(ct) = &report.crosstab {
+            row.extend(ct.counts[t].iter().map(u64::to_string));
+        }
+        rows.push(row);
+    }
+    csv_bytes(rows)
+}
+
+/// codes.csv: one row per response: id, attributes, one 0/1 column per theme
+/// (per question and theme when there are several questions).
+pub fn write_codes_csv(report: &Report) -> Vec<u8> {
+    let r = &report.rows;
+    let mut header = vec!["id".to_owned()];
+    header.extend(r.attribute_names.iter().cloned());
+    header.extend(r.theme_columns.iter().cloned());
+    let rows = std::iter::once(header).chain(r.rows.iter().map(|row| {
+        let mut cells = Vec::with_capacity(1 + row.attributes.len() + row.codes.len());
+        cells.push(row.id.clone());
+        cells.extend(row.attributes.iter().cloned());
+        cells.extend(row.codes.iter().map(|c| if *c { "1" } else { "0" }.to_owned()));
+        cells
+    }));
+    csv_bytes(rows)
+}
+
+pub fn write_json(report: &Report) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(report).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// summary.md, for the chair: headline totals, then one section per theme in
+/// descending order of responses.
+pub fn write_summary_md(report: &Report) -> Vec<u8> {
+    let t = &report.totals;
+    let mut md = String::new();
+    let _ = writeln!(md, "# {}: summary of responses\n", markdown_inline(&report.codebook.name));
+    let _ = writeln!(
+        md,
+        "**{} responses** were coded against {} themes ({} records read, {} rejected).",
+        t.records_coded,
+        report.themes.len(),
+        t.records_read,
+        t.records_rejected
+    );
+    let _ = writeln!(
+        md,
+        "{} raised at least one theme; {} raised none of them; {} were empty. \
+         Shares below are of all {} coded responses.\n",
+        t.responses_with_theme, t.responses_without_theme, t.empty_responses, t.records_coded
+    );
+    if report.flagged.count > 0 {
+        let _ = writeln!(
+            md,
+            "> **{} response(s) were flagged for safeguarding review** and are not quoted or \
+             summarised here. They are listed in `{}` for a named person to triage.\n",
+            report.flagged.count, report.flagged.file
+        );
+    }
+    if !report.campaigns.is_empty() {
+        let _ = writeln!(md, "## Campaigns\n");
+        for c in &report.campaigns {
+            let _ = writeln!(
+                md,
+                "- **{}**: {} near-identical responses, counted as one distinct submission in the distinct counts.",
+                c.id, c.size
+            );
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(md, "## Themes at a glance\n");
+    let _ = writeln!(md, "| Theme | Responses | Share |\n|---|---:|---:|");
+    let mut order: Vec<usize> = (0..report.themes.len()).collect();
+    order.sort_by(|a, b| {
+        report.themes[*b]
+            .responses
+            .cmp(&report.themes[*a].responses)
+            .then_with(|| a.cmp(b))
+    });
+    for &i in &order {
+        let th = &report.themes[i];
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            markdown_inline(&th.label),
+            th.responses,
+            pct(th.share)
+        );
+    }
+    md.push('\n');
+    for &i in &order {
+        let th = &report.themes[i];
+        let _ = writeln!(md, "## {}\n", markdown_inline(&th.label));
+        let _ = writeln!(
+            md,
+            "**{} responses ({} of coded responses).**",
+            th.responses,
+            pct(th.share)
+        );
+        if let Some(desc) = report.codebook.themes.get(i).map(|c| &c.description)
+            && !desc.is_empty()
+        {
+            let _ = writeln!(md, "_{}_", markdown_inline(desc));
+        }
+        md.push('\n');
+        if let (Some(ct), false) = (&report.crosstab, th.raised_most_by.is_empty()) {
+            let who: Vec<String> = th
+                .raised_most_by
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{} ({} responses, {} of that group)",
+                        markdown_inline(&g.value),
+                        g.responses,
+                        pct(g.share_of_group)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                md,
+                "- **Raised most by** ({}): {}",
+                markdown_inline(&ct.attribute),
+                who.join("; ")
+            );
+        }
+        if !th.key_terms.is_empty() {
+            let terms: Vec<String> = th
+                .key_terms
+                .iter()
+                .take(8)
+                .map(|k| markdown_inline(&k.term))
+                .collect();
+            let _ = writeln!(md, "- **Key terms**: {}", terms.join(", "));
+        }
+        if !th.quotes.is_empty() {
+            let _ = writeln!(md, "\n**What respondents said**\n");
+            for q in &th.quotes {
+                let who = q
+                    .respondent_type
+                    .as_deref()
+                    .map(|r| format!(", {}", markdown_inline(r)))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    md,
+                    "> “{}”  \n> — response {}{}\n",
+                    markdown_inline(&q.text),
+                    markdown_inline(&q.id),
+                    who
+                );
+            }
+        }
+        md.push('\n');
+    }
+    if !report.views_held_by_few.is_empty() {
+        let _ = writeln!(md, "## Views held by few\n");
+        let _ = writeln!(
+            md,
+            "Themes raised mostly by one group, out of proportion to its size:\n"
+        );
+        for v in &report.views_held_by_few {
+            let label = report
+                .themes
+                .iter()
+                .find(|t| t.id == v.theme)
+                .map_or(v.theme.as_str(), |t| t.label.as_str());
+            let _ = writeln!(
+                md,
+                "- **{}**: {} of its {} mentions came from {} ({} of all responses).",
+                markdown_inline(label),
+                pct(v.share_of_mentions),
+                (v.mentions as f64 / v.share_of_mentions.max(1e-9)).round() as u64,
+                markdown_inline(&v.value),
+                pct(v.share_of_corpus)
+            );
+        }
+        md.push('\n');
+    }
+    if report.rejects.count > 0 {
+        let _ = writeln!(md, "## Records not coded\n");
+        let _ = writeln!(
+            md,
+            "{} input record(s) could not be used; each is listed with its file, line and reason in `{}`.\n",
+            report.rejects.count, report.rejects.file
+        );
+        for (reason, n) in &report.rejects.by_reason {
+            let _ = writeln!(md, "- {}: {n}", markdown_inline(reason));
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "---\nMade by thematic {} with codebook “{}” version {}. Quotes are redacted of personal data.",
+        report.tool.version,
+        markdown_inline(&report.codebook.name),
+        markdown_inline(&report.codebook.version)
+    );
+    md.into_bytes()
+}
+
+pub fn write_html(report: &Report) -> Vec<u8> {
+    html::render(report).into_bytes()
+}
