@@ -172,8 +172,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             setup_threads(threads)?;
             let (codebook, text) = load_codebook(codebook.as_deref())?;
             let classifier = Classifier::new(codebook)?;
-            let outcome =
-                pipeline::recode(&out, &classifier, Some(&text), by, progress(quiet))?;
+            let outcome = pipeline::recode(&out, &classifier, Some(&text), by, progress(quiet))?;
             print_outcome(&outcome);
             Ok(0)
         }
@@ -221,7 +220,10 @@ fn run(args: RunArgs) -> Result<u8> {
     let inputs = if args.inputs.is_empty() {
         vec![InputSource::Bundled]
     } else {
-        args.inputs.iter().map(|a| InputSource::from_arg(a)).collect()
+        args.inputs
+            .iter()
+            .map(|a| InputSource::from_arg(a))
+            .collect()
     };
     let settings = RunSettings {
         inputs,
@@ -262,8 +264,12 @@ fn print_outcome(o: &Outcome) {
 
 fn run_eval(out: &Path, gold_path: &Path, json: bool) -> Result<u8> {
     let gold = eval::read_gold(gold_path)?;
-    let codes = eval::read_codes(&out.join(files::CODES_JSONL))
-        .with_context(|| format!("{}: no codes to evaluate; run `thematic run` first", out.display()))?;
+    let codes = eval::read_codes(&out.join(files::CODES_JSONL)).with_context(|| {
+        format!(
+            "{}: no codes to evaluate; run `thematic run` first",
+            out.display()
+        )
+    })?;
     if !gold.keys().any(|id| codes.contains_key(id)) {
         return Err(eval::EvalError::NoOverlap {
             path: gold_path.display().to_string(),
@@ -283,7 +289,10 @@ fn run_eval(out: &Path, gold_path: &Path, json: bool) -> Result<u8> {
         println!("{}", String::from_utf8_lossy(&json_bytes));
         return Ok(0);
     }
-    println!("{:<24} {:>9} {:>9} {:>7} {:>7}", "theme", "precision", "recall", "F1", "kappa");
+    println!(
+        "{:<24} {:>9} {:>9} {:>7} {:>7}",
+        "theme", "precision", "recall", "F1", "kappa"
+    );
     for s in evaluation.themes.iter().chain(&evaluation.flags) {
         println!(
             "{:<24} {:>9.3} {:>9.3} {:>7.3} {:>7.3}",

@@ -22,7 +22,7 @@ use crate::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, R
 use crate::index::{self, IndexBuilder, IndexError, UnitDoc};
 use crate::output::{OutputDir, OutputError, StagedWriter};
 use crate::report::{self, Aggregator, Report, UnitInput};
-use crate::text::{TokenizedText, Tokeniser};
+use crate::text::{Tokeniser, TokenizedText};
 
 /// File names inside the output directory.
 pub mod files {
@@ -159,11 +159,10 @@ impl Sinks<'_> {
                     self.aggregator.add_reject(&r);
                     if let Some(w) = self.rejects.as_mut() {
                         let line = serde_json::to_vec(&r).unwrap_or_default();
-                        w.write_line(&line)
-                            .map_err(|e| PipelineError::Write {
-                                path: files::REJECTS.to_owned(),
-                                source: e,
-                            })?;
+                        w.write_line(&line).map_err(|e| PipelineError::Write {
+                            path: files::REJECTS.to_owned(),
+                            source: e,
+                        })?;
                     }
                 }
                 BatchItem::Response(r) => responses.push(r),
@@ -207,11 +206,10 @@ impl Sinks<'_> {
             }
             if let Some(w) = self.codes.as_mut() {
                 let line = codes_line(codebook, &r.id, question, ord, text, coding);
-                w.write_line(&line)
-                    .map_err(|e| PipelineError::Write {
-                        path: files::CODES_JSONL.to_owned(),
-                        source: e,
-                    })?;
+                w.write_line(&line).map_err(|e| PipelineError::Write {
+                    path: files::CODES_JSONL.to_owned(),
+                    source: e,
+                })?;
             }
             if !coding.flags.is_empty() {
                 let line = flagged_line(codebook, &r.id, question, ord, text, coding);
@@ -323,7 +321,8 @@ fn write_reports(out: &OutputDir, report: &Report) -> Result<(), PipelineError> 
 
 fn finish_stream(w: StagedWriter) -> Result<(), PipelineError> {
     let name = w.name().to_owned();
-    w.finish().map_err(|source| PipelineError::Write { path: name, source })
+    w.finish()
+        .map_err(|source| PipelineError::Write { path: name, source })
 }
 
 /// `thematic run`: read the inputs, index and code them, write every output.
@@ -384,7 +383,11 @@ pub fn run(
         codes: Some(out.create_stream(files::CODES_JSONL)?),
         flagged: out.create_stream(files::FLAGGED)?,
         rejects: Some(out.create_stream(files::REJECTS)?),
-        aggregator: Aggregator::new(classifier.codebook(), questions.clone(), settings.by.clone()),
+        aggregator: Aggregator::new(
+            classifier.codebook(),
+            questions.clone(),
+            settings.by.clone(),
+        ),
         next_ord: 0,
         out_name: out_name.clone(),
     };
@@ -448,7 +451,11 @@ pub fn run(
     write_reports(&out, &report)?;
     let manifest = Manifest {
         schema: 1,
-        inputs: settings.inputs.iter().map(InputSource::display_name).collect(),
+        inputs: settings
+            .inputs
+            .iter()
+            .map(InputSource::display_name)
+            .collect(),
         id_field: settings.read.id_field.clone(),
         questions: questions.clone(),
         records_read,
@@ -477,7 +484,9 @@ pub fn read_manifest(out: &Path) -> Result<Manifest, PipelineError> {
     let path = out.join(files::MANIFEST);
     let bytes = std::fs::read(&path).map_err(|_| PipelineError::Run {
         path: out.display().to_string(),
-        message: "no thematic run here (run.json is missing); run `thematic run INPUT --out DIR` first".to_owned(),
+        message:
+            "no thematic run here (run.json is missing); run `thematic run INPUT --out DIR` first"
+                .to_owned(),
     })?;
     serde_json::from_slice(&bytes).map_err(|e| PipelineError::Run {
         path: path.display().to_string(),

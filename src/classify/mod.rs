@@ -216,12 +216,16 @@ impl Classifier {
                 Role::RuleAll { code, rule, slot } => scratch.codes[code as usize]
                     .rule_items
                     .push((rule, RuleSlot::All(slot), *occ)),
-                Role::RuleAny { code, rule } => scratch.codes[code as usize]
-                    .rule_items
-                    .push((rule, RuleSlot::Any, *occ)),
-                Role::RuleNone { code, rule } => scratch.codes[code as usize]
-                    .rule_items
-                    .push((rule, RuleSlot::None, *occ)),
+                Role::RuleAny { code, rule } => {
+                    scratch.codes[code as usize]
+                        .rule_items
+                        .push((rule, RuleSlot::Any, *occ))
+                }
+                Role::RuleNone { code, rule } => {
+                    scratch.codes[code as usize]
+                        .rule_items
+                        .push((rule, RuleSlot::None, *occ))
+                }
                 Role::Negator => {}
             }
         }
@@ -328,10 +332,7 @@ impl Classifier {
         rule_ids.dedup();
         for r in rule_ids {
             let rule = &code.rules[r as usize];
-            let RuleKind::Tokens {
-                all, any, near, ..
-            } = &rule.kind
-            else {
+            let RuleKind::Tokens { all, any, near, .. } = &rule.kind else {
                 continue;
             };
             let items: Vec<(RuleSlot, Occurrence)> = work
@@ -341,9 +342,9 @@ impl Classifier {
                 .map(|(_, slot, o)| (*slot, *o))
                 .collect();
             let found = match rule.scope {
-                Scope::Response => {
-                    eval_token_rule(&items, all.len(), !any.is_empty(), *near).into_iter().collect()
-                }
+                Scope::Response => eval_token_rule(&items, all.len(), !any.is_empty(), *near)
+                    .into_iter()
+                    .collect(),
                 Scope::Sentence => {
                     let mut sentences: Vec<u32> = items
                         .iter()

@@ -277,7 +277,9 @@ fn check_code(
     if raw.keywords.is_empty() && raw.rule.is_empty() {
         checker.problem(
             id_at,
-            format!("{context} is empty: it has no keywords and no rules, so it can never be coded"),
+            format!(
+                "{context} is empty: it has no keywords and no rules, so it can never be coded"
+            ),
             "add keywords = [...] or a [[theme.rule]]",
         );
     }

@@ -3,9 +3,9 @@
 //! Ragged rows and rows with invalid UTF-8 are rejects; the rows around them
 //! are kept.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, Read};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::{CorpusError, RawRecord, RawValue, Reject};
 
@@ -14,19 +14,54 @@ pub(crate) struct CsvReader {
     reader: csv::Reader<CountingReader>,
     headers: Vec<String>,
     record: csv::ByteRecord,
-    bytes_read: Arc<AtomicU64>,
+    lines: Arc<Mutex<LineTracker>>,
 }
 
-/// Counts bytes as the csv reader pulls them, for progress bars.
+/// Where the newlines are, so a record's physical line can be told from its
+/// byte offset (the csv crate's own line count skips newlines inside quoted
+/// fields). Offsets before the last record asked about are forgotten, so
+/// memory stays bounded.
+#[derive(Default)]
+struct LineTracker {
+    bytes: u64,
+    newlines: VecDeque<u64>,
+    forgotten: u64,
+    /// The csv crate strips a UTF-8 BOM and leaves it out of its byte offsets.
+    bom: bool,
+}
+
+impl LineTracker {
+    /// 1-based line of the byte at `offset`.
+    fn line_of(&mut self, offset: u64) -> u64 {
+        let offset = offset + if self.bom { 3 } else { 0 };
+        let before = self.newlines.partition_point(|&n| n < offset);
+        self.newlines.drain(..before);
+        self.forgotten += before as u64;
+        self.forgotten + 1
+    }
+}
+
+/// Records newline offsets and byte counts as the csv reader pulls bytes.
 struct CountingReader {
     inner: Box<dyn BufRead + Send>,
-    count: Arc<AtomicU64>,
+    lines: Arc<Mutex<LineTracker>>,
 }
 
 impl Read for CountingReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        if let Ok(mut t) = self.lines.lock() {
+            let base = t.bytes;
+            if base == 0 && buf[..n].starts_with(b"\xef\xbb\xbf") {
+                t.bom = true;
+            }
+            for (i, b) in buf[..n].iter().enumerate() {
+                if *b == b'\n' {
+                    t.newlines.push_back(base + i as u64);
+                }
+            }
+            t.bytes += n as u64;
+        }
         Ok(n)
     }
 }
@@ -38,14 +73,14 @@ impl CsvReader {
         delimiter: u8,
         text_fields: &[String],
     ) -> Result<Self, CorpusError> {
-        let bytes_read = Arc::new(AtomicU64::new(0));
+        let lines = Arc::new(Mutex::new(LineTracker::default()));
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)
             .has_headers(true)
             .from_reader(CountingReader {
                 inner: source,
-                count: Arc::clone(&bytes_read),
+                lines: Arc::clone(&lines),
             });
         let headers = match reader.byte_headers() {
             Ok(h) => h
@@ -75,12 +110,12 @@ impl CsvReader {
             reader,
             headers,
             record: csv::ByteRecord::new(),
-            bytes_read,
+            lines,
         })
     }
 
     pub fn bytes_read(&self) -> u64 {
-        self.bytes_read.load(Ordering::Relaxed)
+        self.lines.lock().map_or(0, |t| t.bytes)
     }
 
     pub fn next_raw(&mut self) -> Result<Option<Result<RawRecord, Reject>>, CorpusError> {
@@ -89,7 +124,7 @@ impl CsvReader {
                 Ok(false) => return Ok(None),
                 Ok(true) => {}
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = e.position().map_or(0, |p| self.line_at(p.byte()));
                     if let csv::ErrorKind::Io(io) = e.kind() {
                         return Err(CorpusError::Io {
                             path: self.name.clone(),
@@ -103,13 +138,18 @@ impl CsvReader {
                     })));
                 }
             }
-            let line = self.record.position().map_or(0, |p| p.line());
+            let line = self.record.position().map_or(0, |p| p.byte());
+            let line = self.line_at(line);
             // A row of one empty field is a blank line, not a record.
             if self.record.len() == 1 && self.record[0].iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             return Ok(Some(self.convert(line)));
         }
+    }
+
+    fn line_at(&self, byte: u64) -> u64 {
+        self.lines.lock().map_or(0, |mut t| t.line_of(byte))
     }
 
     fn convert(&self, line: u64) -> Result<RawRecord, Reject> {

@@ -105,7 +105,11 @@ fn read_lines(path: &Path) -> Result<Vec<(usize, serde_json::Value)>, EvalError>
 fn strings(v: &serde_json::Value, key: &str) -> Vec<String> {
     v.get(key)
         .and_then(|x| x.as_array())
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -204,8 +208,8 @@ fn score(code: &str, pairs: &[(bool, bool)]) -> CodeScore {
         0.0
     } else {
         let po = (tp + tn) as f64 / n;
-        let pe = ((tp + fp) as f64 * (tp + fn_) as f64 + (fn_ + tn) as f64 * (fp + tn) as f64)
-            / (n * n);
+        let pe =
+            ((tp + fp) as f64 * (tp + fn_) as f64 + (fn_ + tn) as f64 * (fp + tn) as f64) / (n * n);
         if (1.0 - pe).abs() < 1e-12 {
             1.0
         } else {
@@ -250,7 +254,11 @@ pub fn evaluate(
     flag_ids: &[String],
 ) -> Evaluation {
     let empty = Labels::default();
-    let missing: Vec<String> = gold.keys().filter(|id| !codes.contains_key(*id)).cloned().collect();
+    let missing: Vec<String> = gold
+        .keys()
+        .filter(|id| !codes.contains_key(*id))
+        .cloned()
+        .collect();
     let mut disagreements = Vec::new();
     let mut per_code = |ids: &[String], pick: fn(&Labels) -> &Vec<String>| -> Vec<CodeScore> {
         ids.iter()
@@ -304,7 +312,14 @@ fn table(md: &mut String, scores: &[CodeScore]) {
         let _ = writeln!(
             md,
             "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} |",
-            s.code, s.precision, s.recall, s.f1, s.kappa, s.true_positives, s.false_positives, s.false_negatives
+            s.code,
+            s.precision,
+            s.recall,
+            s.f1,
+            s.kappa,
+            s.true_positives,
+            s.false_positives,
+            s.false_negatives
         );
     }
 }

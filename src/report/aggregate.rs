@@ -153,7 +153,10 @@ impl Aggregator {
 
     pub fn add(&mut self, unit: &UnitInput<'_>) {
         self.units += 1;
-        let new_response = self.responses.last().is_none_or(|r| r.record != unit.record);
+        let new_response = self
+            .responses
+            .last()
+            .is_none_or(|r| r.record != unit.record);
         if new_response {
             let attrs = self.intern_attrs(unit.attributes);
             self.responses.push(ResponseState {
@@ -178,7 +181,9 @@ impl Aggregator {
             response.empty = false;
         }
         for hit in &unit.coding.themes {
-            response.themes.push((unit.question as u16, hit.code as u16));
+            response
+                .themes
+                .push((unit.question as u16, hit.code as u16));
         }
         for hit in &unit.coding.flags {
             if !response.flags.contains(&(hit.code as u16)) {
@@ -233,7 +238,8 @@ impl Aggregator {
             let mut themes: Vec<u16> = r.themes.iter().map(|(_, t)| *t).collect();
             themes.sort_unstable();
             themes.dedup();
-            let group = group_attr.and_then(|a| r.attrs.iter().find(|(x, _)| *x == a).map(|(_, v)| *v));
+            let group =
+                group_attr.and_then(|a| r.attrs.iter().find(|(x, _)| *x == a).map(|(_, v)| *v));
             if let Some(g) = group {
                 group_sizes[g as usize] += 1;
             }
@@ -407,7 +413,8 @@ impl Aggregator {
                 if chosen.len() >= QUOTES_PER_THEME {
                     break;
                 }
-                if chosen.iter().any(|x| x.record == c.record) || seen_text.contains(&c.text.as_str())
+                if chosen.iter().any(|x| x.record == c.record)
+                    || seen_text.contains(&c.text.as_str())
                 {
                     continue;
                 }
@@ -443,7 +450,11 @@ fn quote_around(text: &str, tokens: &[Token], sentence: u32) -> (String, usize) 
     };
     const MAX_WORDS: usize = 60;
     let truncated = words.len() > MAX_WORDS;
-    let last = if truncated { words[MAX_WORDS - 1] } else { words[words.len() - 1] };
+    let last = if truncated {
+        words[MAX_WORDS - 1]
+    } else {
+        words[words.len() - 1]
+    };
     let start = first.byte_start as usize;
     // Extend to closing punctuation before the next word.
     let mut end = last.byte_end as usize;
@@ -451,15 +462,13 @@ fn quote_around(text: &str, tokens: &[Token], sentence: u32) -> (String, usize) 
         .iter()
         .find(|t| t.byte_start as usize >= end)
         .map_or(text.len(), |t| t.byte_start as usize);
-    if !truncated {
-        if let Some(extra) = text.get(end..next_word_start) {
-            let keep = extra
-                .char_indices()
-                .take_while(|(_, c)| matches!(c, '.' | '!' | '?' | '"' | '\'' | ')' | '”' | '’' | '…'))
-                .last()
-                .map_or(0, |(i, c)| i + c.len_utf8());
-            end += keep;
-        }
+    if !truncated && let Some(extra) = text.get(end..next_word_start) {
+        let keep = extra
+            .char_indices()
+            .take_while(|(_, c)| matches!(c, '.' | '!' | '?' | '"' | '\'' | ')' | '”' | '’' | '…'))
+            .last()
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        end += keep;
     }
     let mut quote = text.get(start..end).unwrap_or_default().to_owned();
     if truncated {
@@ -510,7 +519,10 @@ fn minority_views(
             let mentions = ct.counts[t][v];
             let share_of_mentions = mentions as f64 / theme.responses as f64;
             let share_of_corpus = *size as f64 / total.max(1) as f64;
-            if mentions >= 3 && share_of_mentions >= 0.5 && share_of_mentions >= 2.0 * share_of_corpus {
+            if mentions >= 3
+                && share_of_mentions >= 0.5
+                && share_of_mentions >= 2.0 * share_of_corpus
+            {
                 views.push(MinorityView {
                     theme: theme.id.clone(),
                     term: None,

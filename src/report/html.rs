@@ -109,7 +109,10 @@ fn heatmap(
 pub fn render(report: &Report) -> String {
     let order = theme_order(report);
     let t = &report.totals;
-    let labels: Vec<String> = order.iter().map(|i| report.themes[*i].label.clone()).collect();
+    let labels: Vec<String> = order
+        .iter()
+        .map(|i| report.themes[*i].label.clone())
+        .collect();
 
     let group_chart = report.crosstab.as_ref().map(|ct| {
         let cols: Vec<String> = ct.values.iter().map(|(v, _)| v.clone()).collect();
@@ -123,11 +126,26 @@ pub fn render(report: &Report) -> String {
                     .collect()
             })
             .collect();
-        (ct.attribute.clone(), heatmap("chart-crosstab", "Themes by group", &labels, &cols, &values, &shade))
+        (
+            ct.attribute.clone(),
+            heatmap(
+                "chart-crosstab",
+                "Themes by group",
+                &labels,
+                &cols,
+                &values,
+                &shade,
+            ),
+        )
     });
     let cooc_values: Vec<Vec<u64>> = order
         .iter()
-        .map(|a| order.iter().map(|b| report.cooccurrence.matrix[*a][*b]).collect())
+        .map(|a| {
+            order
+                .iter()
+                .map(|b| report.cooccurrence.matrix[*a][*b])
+                .collect()
+        })
         .collect();
     let cooc_shade: Vec<Vec<f64>> = order
         .iter()

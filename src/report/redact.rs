@@ -49,11 +49,13 @@ pub fn redact(text: &str) -> String {
     let text = p.postcode.replace_all(&text, "[postcode]");
     let text = p.phone.replace_all(&text, "[phone]");
     let text = p.long_number.replace_all(&text, "[number]");
-    let text = p.name_intro.replace_all(&text, |caps: &regex::Captures<'_>| {
-        let whole = &caps[0];
-        let name = &caps[1];
-        format!("{}[name]", &whole[..whole.len() - name.len()])
-    });
+    let text = p
+        .name_intro
+        .replace_all(&text, |caps: &regex::Captures<'_>| {
+            let whole = &caps[0];
+            let name = &caps[1];
+            format!("{}[name]", &whole[..whole.len() - name.len()])
+        });
     text.into_owned()
 }
 
@@ -64,7 +66,10 @@ mod tests {
     #[test]
     fn redacts_each_kind() {
         let cases = [
-            ("write to jane.doe@example.org today", "jane.doe@example.org"),
+            (
+                "write to jane.doe@example.org today",
+                "jane.doe@example.org",
+            ),
             ("call 07700 900123 please", "07700 900123"),
             ("or +44 7700 900123", "7700 900123"),
             ("ring 0113 496 0000", "496 0000"),

@@ -29,7 +29,11 @@ pub fn display_safe(text: &str) -> String {
         if is_invisible_or_bidi(c) {
             continue;
         }
-        let c = if c.is_control() || c.is_whitespace() { ' ' } else { c };
+        let c = if c.is_control() || c.is_whitespace() {
+            ' '
+        } else {
+            c
+        };
         if c == ' ' {
             if !last_space {
                 out.push(' ');

@@ -49,7 +49,8 @@ impl TermStats {
             if !seen.contains(&stem) {
                 seen.push(stem);
                 if !self.surface.contains_key(stem) {
-                    self.surface.insert(stem.to_owned(), tokens.lower(i).to_owned());
+                    self.surface
+                        .insert(stem.to_owned(), tokens.lower(i).to_owned());
                 }
             }
         }
@@ -89,7 +90,11 @@ impl TermStats {
                             - ((y_r + alpha) / (n_rest + a0 - y_r - alpha).max(1e-9)).ln();
                         let var = 1.0 / (y_t + alpha) + 1.0 / (y_r + alpha);
                         KeyTerm {
-                            term: self.surface.get(stem).cloned().unwrap_or_else(|| stem.clone()),
+                            term: self
+                                .surface
+                                .get(stem)
+                                .cloned()
+                                .unwrap_or_else(|| stem.clone()),
                             stem: stem.clone(),
                             units: per[t] as u64,
                             z: delta / var.sqrt(),

@@ -30,7 +30,11 @@ pub fn write_themes_csv(report: &Report) -> Vec<u8> {
         "share_of_coded_responses".to_owned(),
     ];
     if let Some(ct) = &report.crosstab {
-        header.extend(ct.values.iter().map(|(v, _)| format!("{}={v}", ct.attribute)));
+        header.extend(
+            ct.values
+                .iter()
+                .map(|(v, _)| format!("{}={v}", ct.attribute)),
+        );
     }
     let mut rows = vec![header];
     for (t, theme) in report.themes.iter().enumerate() {
@@ -59,7 +63,11 @@ pub fn write_codes_csv(report: &Report) -> Vec<u8> {
         let mut cells = Vec::with_capacity(1 + row.attributes.len() + row.codes.len());
         cells.push(row.id.clone());
         cells.extend(row.attributes.iter().cloned());
-        cells.extend(row.codes.iter().map(|c| if *c { "1" } else { "0" }.to_owned()));
+        cells.extend(
+            row.codes
+                .iter()
+                .map(|c| if *c { "1" } else { "0" }.to_owned()),
+        );
         cells
     }));
     csv_bytes(rows)
@@ -76,7 +84,11 @@ pub fn write_json(report: &Report) -> Vec<u8> {
 pub fn write_summary_md(report: &Report) -> Vec<u8> {
     let t = &report.totals;
     let mut md = String::new();
-    let _ = writeln!(md, "# {}: summary of responses\n", markdown_inline(&report.codebook.name));
+    let _ = writeln!(
+        md,
+        "# {}: summary of responses\n",
+        markdown_inline(&report.codebook.name)
+    );
     let _ = writeln!(
         md,
         "**{} responses** were coded against {} themes ({} records read, {} rejected).",

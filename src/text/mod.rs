@@ -244,7 +244,10 @@ pub fn char_range_to_bytes(text: &str, start: usize, end: usize) -> Option<(usiz
     if start > end {
         return None;
     }
-    let mut indices = text.char_indices().map(|(b, _)| b).chain(std::iter::once(text.len()));
+    let mut indices = text
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain(std::iter::once(text.len()));
     let b_start = indices.by_ref().nth(start)?;
     if start == end {
         return Some((b_start, b_start));
@@ -275,7 +278,16 @@ mod tests {
         let lowers: Vec<_> = (0..toks.len()).map(|i| toks.lower(i)).collect();
         assert_eq!(
             lowers,
-            ["fostering", "children's", "homes", "not", "the", "money", "but", "love"]
+            [
+                "fostering",
+                "children's",
+                "homes",
+                "not",
+                "the",
+                "money",
+                "but",
+                "love"
+            ]
         );
         assert_eq!(toks.stem(0), "foster");
         assert_eq!(toks.stem(2), "home");

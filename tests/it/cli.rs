@@ -1,0 +1,178 @@
+//! The command line end to end: outputs, counts line, exit codes.
+
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+use crate::util::{gold_dev, read_jsonl, thematic, write};
+
+const OUTPUT_FILES: &[&str] = &[
+    "index/meta.json",
+    "codes.jsonl",
+    "codes.csv",
+    "themes.csv",
+    "report.json",
+    "summary.md",
+    "report.html",
+    "rejects.jsonl",
+    "restricted/flagged.jsonl",
+];
+
+#[test]
+fn run_without_inputs_codes_the_bundled_sample() {
+    let dir = TempDir::new().unwrap();
+    let out = thematic()
+        .current_dir(dir.path())
+        .args(["run", "--quiet"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("coded + 0 rejected"))
+        .stdout(predicate::str::contains("thematic-out/summary.md"))
+        .stdout(predicate::str::contains("thematic-out/report.html"))
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).unwrap();
+    let out_dir = dir.path().join("thematic-out");
+    for f in OUTPUT_FILES {
+        assert!(out_dir.join(f).exists(), "missing {f}");
+    }
+    let codes = read_jsonl(&out_dir.join("codes.jsonl"));
+    let sample_lines = thematic::corpus::BUNDLED_SAMPLE
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert_eq!(codes.len(), sample_lines);
+    assert!(stdout.contains(&format!(
+        "read {sample_lines} records = {sample_lines} coded"
+    )));
+    assert!(
+        codes
+            .iter()
+            .any(|c| !c["themes"].as_array().unwrap().is_empty())
+    );
+    // No staging or lock left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn gold_dev_reads_all_400_with_attributes() {
+    let Some(gold) = gold_dev() else { return };
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&gold)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "read 400 records = 400 coded + 0 rejected",
+        ));
+    let csv = std::fs::read_to_string(out.join("codes.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    for attr in ["respondent_type", "region", "question"] {
+        assert!(
+            header.split(',').any(|h| h == attr),
+            "codes.csv header lacks {attr}: {header}"
+        );
+    }
+    assert_eq!(csv.lines().count(), 401);
+}
+
+#[test]
+fn broken_jsonl_line_exits_1_and_is_listed() {
+    let dir = TempDir::new().unwrap();
+    let input = write(
+        dir.path(),
+        "in.jsonl",
+        "{\"id\":\"a\",\"text\":\"foster care was good\"}\nnot json at all\n{\"id\":\"c\",\"text\":\"more\"}\n",
+    );
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "read 3 records = 2 coded + 1 rejected",
+        ));
+    let rejects = read_jsonl(&out.join("rejects.jsonl"));
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0]["line"], 2);
+    assert_eq!(rejects[0]["file"], input.display().to_string());
+    assert!(
+        rejects[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not valid JSON")
+    );
+    assert_eq!(read_jsonl(&out.join("codes.jsonl")).len(), 2);
+}
+
+#[test]
+fn missing_file_exits_2_naming_it_and_writes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(dir.path().join("absent.jsonl"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("absent.jsonl: no such file"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn several_inputs_are_one_corpus_and_stdin_works() {
+    let dir = TempDir::new().unwrap();
+    let a = write(dir.path(), "a.jsonl", "{\"id\":\"1\",\"text\":\"one\"}\n");
+    let b = write(dir.path(), "b.csv", "id,text\n2,two\n1,dup of one\n");
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&a)
+        .arg(&b)
+        .arg("-")
+        .write_stdin("{\"id\":\"3\",\"text\":\"three\"}\n")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "read 4 records = 3 coded + 1 rejected",
+        ));
+    let ids: Vec<String> = read_jsonl(&out.join("codes.jsonl"))
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+}
+
+#[test]
+fn bad_codebook_exits_2_before_writing() {
+    let dir = TempDir::new().unwrap();
+    let cb = write(
+        dir.path(),
+        "cb.toml",
+        "name = \"x\"\n[[theme]]\nid = \"care\"\nkeywords = [\"foster\"]\n  [[theme.rule]]\n  id = \"r1\"\n  regex = '(unclosed'\n",
+    );
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--codebook"])
+        .arg(&cb)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cb.toml:7:"))
+        .stderr(predicate::str::contains(
+            "theme `care`, rule `r1`: invalid regex",
+        ));
+    assert!(!out.exists());
+}

@@ -1,0 +1,267 @@
+//! Reading responses: CSV and JSONL edge cases, rejects, file-level errors.
+
+use proptest::prelude::*;
+use tempfile::TempDir;
+use thematic::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, Record, Reject};
+
+use crate::util::write;
+
+fn read(path: &std::path::Path, options: ReadOptions) -> (Vec<Record>, Vec<Reject>) {
+    let reader = CorpusReader::open(&[InputSource::File(path.to_owned())], options).expect("open");
+    let mut records = Vec::new();
+    let mut rejects = Vec::new();
+    for item in reader {
+        match item.expect("no fatal error") {
+            Item::Record(r) => records.push(r),
+            Item::Reject(r) => rejects.push(r),
+        }
+    }
+    (records, rejects)
+}
+
+fn open_err(path: &std::path::Path) -> CorpusError {
+    match CorpusReader::open(
+        &[InputSource::File(path.to_owned())],
+        ReadOptions::default(),
+    ) {
+        Ok(_) => panic!("expected an error for {}", path.display()),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn csv_quoted_newlines_doubled_quotes_bom_and_crlf() {
+    let dir = TempDir::new().unwrap();
+    let csv = "\u{feff}id,respondent_type,text\r\n\
+               a1,parent,\"Line one\r\nline two, with a comma\"\r\n\
+               a2,charity,\"She said \"\"enough\"\" twice\"\r\n\
+               a3,other,plain\r\n";
+    let path = write(dir.path(), "r.csv", csv);
+    let (records, rejects) = read(&path, ReadOptions::default());
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0].id, "a1");
+    assert_eq!(
+        records[0].answers[0].as_deref(),
+        Some("Line one\r\nline two, with a comma")
+    );
+    assert_eq!(
+        records[1].answers[0].as_deref(),
+        Some("She said \"enough\" twice")
+    );
+    assert_eq!(
+        records[0].attributes,
+        vec![("respondent_type".to_owned(), "parent".to_owned())]
+    );
+    assert_eq!(records[2].line, 5, "line numbers count physical lines");
+}
+
+#[test]
+fn csv_ragged_row_is_rejected_and_neighbours_kept() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "r.csv",
+        "id,text\n1,good\n2,bad,extra\n3,also good\n",
+    );
+    let (records, rejects) = read(&path, ReadOptions::default());
+    assert_eq!(
+        records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["1", "3"]
+    );
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].line, 3);
+    assert!(
+        rejects[0].reason.contains("expected 2 fields"),
+        "{}",
+        rejects[0].reason
+    );
+}
+
+#[test]
+fn tsv_reads_with_tabs() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "r.tsv",
+        "id\ttext\tregion\nx\thello, world\tLondon\n",
+    );
+    let (records, _) = read(&path, ReadOptions::default());
+    assert_eq!(records[0].answers[0].as_deref(), Some("hello, world"));
+    assert_eq!(records[0].attributes[0].1, "London");
+}
+
+#[test]
+fn jsonl_broken_line_mid_file_is_rejected_with_its_line() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "r.jsonl",
+        "{\"id\":\"a\",\"text\":\"one\"}\n{\"id\":\"b\",\"text\":\n{\"id\":\"c\",\"text\":\"three\"}\n",
+    );
+    let (records, rejects) = read(&path, ReadOptions::default());
+    assert_eq!(
+        records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["a", "c"]
+    );
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].line, 2);
+    assert!(rejects[0].reason.starts_with("not valid JSON"));
+}
+
+#[test]
+fn jsonl_bad_text_values_duplicates_and_missing_ids() {
+    let dir = TempDir::new().unwrap();
+    let lines = [
+        r#"{"id":"a","text":"fine","region":"London","score":3,"tags":["x","y"]}"#,
+        r#"{"id":"b","text":42}"#,
+        r#"{"id":"c","text":null}"#,
+        r#"{"id":"d","text":["a"]}"#,
+        r#"{"id":"e"}"#,
+        r#"{"id":"a","text":"again"}"#,
+        r#"{"text":"no id here"}"#,
+        r#"{"id":"bad\nid","text":"x"}"#,
+        r#"[1,2]"#,
+    ];
+    let path = write(dir.path(), "r.jsonl", lines.join("\n"));
+    let (records, rejects) = read(&path, ReadOptions::default());
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let name = path.display().to_string();
+    assert_eq!(
+        ids,
+        ["a".to_owned(), format!("{name}:7")]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        records[0].attributes,
+        vec![
+            ("region".to_owned(), "London".to_owned()),
+            ("score".to_owned(), "3".to_owned()),
+            ("tags".to_owned(), "x; y".to_owned()),
+        ]
+    );
+    let reasons: Vec<(u64, &str)> = rejects
+        .iter()
+        .map(|r| (r.line, r.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 7, "{reasons:?}");
+    assert!(reasons[0].1.contains("is a number"));
+    assert!(reasons[1].1.contains("is null"));
+    assert!(reasons[2].1.contains("is an array"));
+    assert!(reasons[3].1.contains("no text field"));
+    assert!(reasons[4].1.contains("duplicate id"));
+    assert!(reasons[5].1.contains("line break"));
+    assert!(reasons[6].1.contains("expected a JSON object"));
+    assert_eq!(
+        reasons.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [2, 3, 4, 5, 6, 8, 9]
+    );
+}
+
+#[test]
+fn invalid_utf8_in_one_record_only_rejects_that_record() {
+    let dir = TempDir::new().unwrap();
+    let mut bytes =
+        b"{\"id\":\"a\",\"text\":\"ok\"}\n{\"id\":\"b\",\"text\":\"bad \xff\"}\n".to_vec();
+    bytes.extend_from_slice(b"{\"id\":\"c\",\"text\":\"ok too\"}");
+    let path = write(dir.path(), "r.jsonl", bytes);
+    let (records, rejects) = read(&path, ReadOptions::default());
+    assert_eq!(records.len(), 2);
+    assert_eq!(rejects[0].line, 2);
+    assert!(rejects[0].reason.contains("invalid UTF-8"));
+}
+
+#[test]
+fn text_is_nfc_normalised() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "r.jsonl",
+        "{\"id\":\"a\",\"text\":\"e\u{0301}cole\"}\n",
+    );
+    let (records, _) = read(&path, ReadOptions::default());
+    assert_eq!(records[0].answers[0].as_deref(), Some("\u{e9}cole"));
+}
+
+#[test]
+fn several_text_fields_become_questions() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "r.csv",
+        "id,q1,q2,region\n1,first answer,second answer,London\n2,,only the second,North East\n",
+    );
+    let options = ReadOptions {
+        id_field: "id".into(),
+        text_fields: vec!["q1".into(), "q2".into()],
+    };
+    let (records, rejects) = read(&path, options);
+    assert!(rejects.is_empty());
+    assert_eq!(
+        records[0].answers,
+        vec![Some("first answer".into()), Some("second answer".into())]
+    );
+    assert_eq!(
+        records[1].answers,
+        vec![Some(String::new()), Some("only the second".into())]
+    );
+    assert_eq!(
+        records[1].attributes,
+        vec![("region".into(), "North East".into())]
+    );
+}
+
+#[test]
+fn unusable_files_are_clear_errors() {
+    let dir = TempDir::new().unwrap();
+    let gz = write(dir.path(), "r.jsonl", [0x1f, 0x8b, 8, 0, 0, 0]);
+    assert!(matches!(open_err(&gz), CorpusError::Gzip { .. }));
+    let utf16 = write(dir.path(), "u.csv", [0xff, 0xfe, b'i', 0, b'd', 0]);
+    assert!(matches!(open_err(&utf16), CorpusError::Utf16 { .. }));
+    let array = write(dir.path(), "a.jsonl", "\u{feff}  [{\"id\":1}]");
+    let err = open_err(&array);
+    assert!(
+        err.to_string()
+            .contains("this is a JSON array; expected one object per line")
+    );
+    let unknown = write(dir.path(), "r.docx", "x");
+    assert!(matches!(
+        open_err(&unknown),
+        CorpusError::UnknownFormat { .. }
+    ));
+    let missing = dir.path().join("nope.jsonl");
+    let err = open_err(&missing);
+    assert!(err.to_string().contains("nope.jsonl"));
+    assert!(matches!(err, CorpusError::NotFound { .. }));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary bytes never panic the JSONL or CSV reader; every non-blank
+    /// line becomes a record or a reject.
+    #[test]
+    fn readers_never_panic_and_account_for_every_line(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let dir = TempDir::new().unwrap();
+        for name in ["x.jsonl", "x.csv"] {
+            let path = write(dir.path(), name, &bytes);
+            if let Ok(reader) = CorpusReader::open(&[InputSource::File(path)], ReadOptions::default()) {
+                let mut seen = 0usize;
+                for item in reader {
+                    if item.is_err() { break; }
+                    seen += 1;
+                }
+                if name.ends_with("jsonl") {
+                    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+                    let lines = body
+                        .split(|b| *b == b'\n')
+                        .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
+                        .count();
+                    prop_assert_eq!(seen, lines);
+                }
+            }
+        }
+    }
+}

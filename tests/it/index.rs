@@ -1,0 +1,63 @@
+//! The tantivy index: the same tokens as the classifier, phrases findable.
+
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::PhraseQuery;
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{TantivyDocument, Term};
+use tempfile::TempDir;
+use thematic::text::Tokeniser;
+
+use crate::util::{gold_dev, thematic};
+
+fn phrase_terms(field: tantivy::schema::Field, phrase: &str) -> Vec<Term> {
+    let toks = Tokeniser::shared().tokenise(phrase);
+    (0..toks.len())
+        .map(|i| Term::from_field_text(field, toks.stem(i)))
+        .collect()
+}
+
+#[test]
+fn a_phrase_from_dev_is_found_in_the_index() {
+    let Some(gold) = gold_dev() else { return };
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&gold)
+        .assert()
+        .success();
+    let opened = thematic::index::open(&out.join("index")).expect("open index");
+    assert_eq!(opened.num_docs(), 400);
+    let searcher = opened.reader.searcher();
+    let query = PhraseQuery::new(phrase_terms(opened.fields.body, "social workers"));
+    let hits = searcher.search(&query, &Count).unwrap();
+    let expected = std::fs::read_to_string(&gold)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let toks = Tokeniser::shared().tokenise(v["text"].as_str().unwrap());
+            (1..toks.len()).any(|i| toks.stem(i - 1) == "social" && toks.stem(i) == "worker")
+        })
+        .count();
+    assert!(expected > 0);
+    assert_eq!(hits, expected, "index and tokeniser agree on the phrase");
+    // Stored fields come back: id, text and attributes.
+    let top = searcher
+        .search(&query, &TopDocs::with_limit(1).order_by_score())
+        .unwrap();
+    let doc: TantivyDocument = searcher.doc(top[0].1).unwrap();
+    let unit = opened.stored_unit(&doc);
+    assert!(unit.text.to_lowercase().contains("social worker"));
+    assert!(unit.attributes.iter().any(|(k, _)| k == "respondent_type"));
+    let exact = Term::from_field_text(opened.fields.body, "=workers");
+    let exact_hits = searcher
+        .search(
+            &tantivy::query::TermQuery::new(exact, IndexRecordOption::Basic),
+            &Count,
+        )
+        .unwrap();
+    assert!(exact_hits > 0 && exact_hits <= searcher.num_docs() as usize);
+    let _ = doc.get_first(opened.fields.id).and_then(|v| v.as_str());
+}

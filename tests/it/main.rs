@@ -1,0 +1,13 @@
+//! Integration tests: one test binary, one module per capability. They drive
+//! the library's public API and the `thematic` binary (assert_cmd) on real
+//! inputs. Tests that need `../shared` skip with a printed reason when it is
+//! absent.
+
+mod classify;
+mod cli;
+mod codebook;
+mod corpus;
+mod index;
+mod reports;
+mod text;
+mod util;
