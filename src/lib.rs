@@ -15,6 +15,7 @@
 //! | [`classify`] | keyword and rule classifiers, evidence                      |
 //! | [`index`]    | tantivy schema, writer, reader                              |
 //! | [`report`]   | counts, crosstabs, key terms, quotes, redaction, writers    |
+//! | [`search`]   | query language, filters, counts, snippets                   |
 //! | [`eval`]     | precision/recall/F1/kappa against gold labels               |
 //! | [`output`]   | output directory lock, staging and atomic commit            |
 //! | [`pipeline`] | `run`, `code`, `report` end to end                          |
@@ -27,4 +28,5 @@ pub mod index;
 pub mod output;
 pub mod pipeline;
 pub mod report;
+pub mod search;
 pub mod text;

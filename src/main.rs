@@ -14,6 +14,8 @@ use thematic::codebook::{Codebook, DEFAULT_CODEBOOK_TOML};
 use thematic::corpus::{CorpusReader, InputSource, Item, ReadOptions};
 use thematic::eval;
 use thematic::pipeline::{self, Outcome, RunSettings, files};
+use thematic::report::sanitize::display_safe;
+use thematic::search::{SearchSettings, Searcher};
 use thematic::text::Tokeniser;
 
 #[derive(Parser)]
@@ -57,6 +59,8 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Search a run's responses: words, "phrases", AND/OR/NOT, -word, word*, NEAR/n(a b), field:value, theme:id.
+    Search(SearchArgs),
     /// Compare a run's codes with hand-coded labels.
     Eval {
         #[arg(long, default_value = "thematic-out")]
@@ -88,6 +92,38 @@ enum CodebookCommand {
         #[arg(long = "text-field")]
         text_fields: Vec<String>,
     },
+}
+
+#[derive(clap::Args)]
+struct SearchArgs {
+    /// The query, e.g. "kinship care" OR ofsted -inspection
+    query: String,
+    #[arg(long, default_value = "thematic-out")]
+    out: PathBuf,
+    /// Only responses coded with this theme (repeatable: all must hold).
+    #[arg(long = "theme")]
+    themes: Vec<String>,
+    /// Attribute filter FIELD=VALUE (repeatable: all must hold).
+    #[arg(long = "where")]
+    filters: Vec<String>,
+    /// Only this question.
+    #[arg(long)]
+    question: Option<String>,
+    /// How many hits to show.
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    /// One JSON object per hit, then a summary object.
+    #[arg(long)]
+    json: bool,
+    /// Only the counts.
+    #[arg(long)]
+    count: bool,
+    /// Show personal data and flagged responses' text (the analyst's private view).
+    #[arg(long)]
+    no_redact: bool,
+    /// Redact personal data in snippets (the default; kept for explicitness).
+    #[arg(long, conflicts_with = "no_redact")]
+    redact: bool,
 }
 
 #[derive(clap::Args)]
@@ -191,6 +227,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Eval { out, gold, json } => run_eval(&out, &gold, json),
+        Command::Search(args) => search(args),
         Command::Codebook { command } => match command {
             CodebookCommand::Check {
                 file,
@@ -260,6 +297,113 @@ fn print_outcome(o: &Outcome) {
     }
     println!("summary: {out}/{}", files::SUMMARY_MD);
     println!("html:    {out}/{}", files::REPORT_HTML);
+}
+
+fn search(args: SearchArgs) -> Result<u8> {
+    let mut filters = Vec::with_capacity(args.filters.len());
+    for f in &args.filters {
+        let Some((field, value)) = f.split_once('=') else {
+            bail!("--where {f}: expected FIELD=VALUE, as in --where respondent_type=parent");
+        };
+        filters.push((field.trim().to_owned(), value.trim().to_owned()));
+    }
+    let settings = SearchSettings {
+        query: args.query,
+        themes: args.themes,
+        filters,
+        question: args.question,
+        limit: if args.count { 0 } else { args.limit },
+        redact: !args.no_redact,
+    };
+    let searcher = Searcher::open(&args.out)?;
+    let results = searcher.search(&settings)?;
+    let summary = &results.summary;
+    if args.json {
+        for hit in &results.hits {
+            println!("{}", serde_json::to_string(hit)?);
+        }
+        println!("{}", serde_json::json!({ "summary": summary }));
+        return Ok(0);
+    }
+    let bold = std::io::stdout().is_terminal();
+    println!(
+        "{} hit{} for {} (showing {})",
+        summary.hits,
+        if summary.hits == 1 { "" } else { "s" },
+        display_safe(&summary.query),
+        summary.shown
+    );
+    for hit in &results.hits {
+        let attrs: Vec<String> = hit
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={}", display_safe(v.as_str().unwrap_or_default())))
+            .collect();
+        println!(
+            "\n{}  [{}]  {:.2}  {}",
+            display_safe(&hit.id),
+            hit.themes.join(", "),
+            hit.score,
+            attrs.join(" ")
+        );
+        println!("    {}", highlight(&hit.snippet, &hit.highlights, bold));
+    }
+    let by_theme: Vec<String> = summary
+        .by_theme
+        .iter()
+        .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
+    println!(
+        "\nhits by theme: {}",
+        if by_theme.is_empty() {
+            "none".to_owned()
+        } else {
+            by_theme.join(", ")
+        }
+    );
+    for (attr, values) in &summary.by_attribute {
+        let Some(values) = values.as_object() else {
+            continue;
+        };
+        if values.is_empty() || values.len() > 20 {
+            continue;
+        }
+        let shown: Vec<String> = values
+            .iter()
+            .map(|(v, n)| format!("{} {n}", display_safe(v)))
+            .collect();
+        println!("hits by {attr}: {}", shown.join(", "));
+    }
+    Ok(0)
+}
+
+/// Mark highlighted char ranges: bold on a terminal, **…** otherwise.
+fn highlight(snippet: &str, ranges: &[(usize, usize)], bold: bool) -> String {
+    let (open, close) = if bold {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("**", "**")
+    };
+    let mut out = String::with_capacity(snippet.len() + ranges.len() * 8);
+    let mut in_range = None;
+    for (i, c) in snippet.chars().enumerate() {
+        if in_range.is_none()
+            && let Some(r) = ranges.iter().find(|r| r.0 == i)
+        {
+            out.push_str(open);
+            in_range = Some(r.1);
+        }
+        out.push(c);
+        if in_range == Some(i + 1) {
+            out.push_str(close);
+            in_range = None;
+        }
+    }
+    if in_range.is_some() {
+        out.push_str(close);
+    }
+    out
 }
 
 fn run_eval(out: &Path, gold_path: &Path, json: bool) -> Result<u8> {

@@ -22,6 +22,7 @@ use crate::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, R
 use crate::index::{self, IndexBuilder, IndexError, UnitDoc};
 use crate::output::{OutputDir, OutputError, StagedWriter};
 use crate::report::{self, Aggregator, Report, UnitInput};
+use crate::search::{UNITS_FILE, UnitsWriter};
 use crate::text::{Tokeniser, TokenizedText};
 
 /// File names inside the output directory.
@@ -124,6 +125,7 @@ struct Sinks<'a> {
     flagged: StagedWriter,
     rejects: Option<StagedWriter>,
     aggregator: Aggregator,
+    units: UnitsWriter,
     next_ord: u64,
     out_name: String,
 }
@@ -217,6 +219,9 @@ impl Sinks<'_> {
                     .write_line(&line)
                     .map_err(|e| self.write_error(files::FLAGGED, e))?;
             }
+            let themes: Vec<usize> = coding.themes.iter().map(|h| h.code).collect();
+            let flags: Vec<usize> = coding.flags.iter().map(|h| h.code).collect();
+            self.units.push(&themes, &flags, &r.attributes);
             self.aggregator.add(&UnitInput {
                 record: r.record,
                 id: &r.id,
@@ -309,6 +314,13 @@ fn flagged_line(
     serde_json::to_vec(&line).unwrap_or_default()
 }
 
+fn units_writer(codebook: &Codebook) -> UnitsWriter {
+    UnitsWriter::new(
+        codebook.themes.iter().map(|t| t.id.clone()).collect(),
+        codebook.flags.iter().map(|t| t.id.clone()).collect(),
+    )
+}
+
 /// Write the report files into staging.
 fn write_reports(out: &OutputDir, report: &Report) -> Result<(), PipelineError> {
     out.write_file(files::THEMES_CSV, &report::write_themes_csv(report))?;
@@ -388,6 +400,7 @@ pub fn run(
             questions.clone(),
             settings.by.clone(),
         ),
+        units: units_writer(classifier.codebook()),
         next_ord: 0,
         out_name: out_name.clone(),
     };
@@ -439,8 +452,10 @@ pub fn run(
         flagged,
         rejects,
         aggregator,
+        units,
         ..
     } = sinks;
+    out.write_file(UNITS_FILE, &units.to_bytes())?;
     for w in [codes, Some(flagged), rejects].into_iter().flatten() {
         finish_stream(w)?;
     }
@@ -524,6 +539,7 @@ pub fn recode(
         flagged: out.create_stream(files::FLAGGED)?,
         rejects: None,
         aggregator: Aggregator::new(classifier.codebook(), questions.clone(), by.clone()),
+        units: units_writer(classifier.codebook()),
         next_ord: 0,
         out_name: out_dir.display().to_string(),
     };
@@ -570,8 +586,10 @@ pub fn recode(
         codes,
         flagged,
         aggregator,
+        units,
         ..
     } = sinks;
+    out.write_file(UNITS_FILE, &units.to_bytes())?;
     for w in [codes, Some(flagged)].into_iter().flatten() {
         finish_stream(w)?;
     }

@@ -1,0 +1,215 @@
+//! `OUT/units.bin`: per-unit themes, flags and attribute values, indexed by
+//! the unit ordinal (tantivy's `ord` fast field). `run` and `code` rewrite it,
+//! so theme filters and counts in search always reflect the latest coding
+//! without touching the index.
+//!
+//! Layout: one JSON header line (`UnitsHeader`), then `units` fixed-size
+//! little-endian records: theme mask words, flag mask words, one `u32` value
+//! index per attribute (`u32::MAX` = absent).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub const UNITS_FILE: &str = "units.bin";
+const ABSENT: u32 = u32::MAX;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UnitsHeader {
+    pub schema: u32,
+    pub units: u64,
+    pub themes: Vec<String>,
+    pub flags: Vec<String>,
+    pub attributes: Vec<AttributeValues>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AttributeValues {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+fn words(n: usize) -> usize {
+    n.div_ceil(64).max(1)
+}
+
+/// Builds units.bin in memory while units stream past.
+pub struct UnitsWriter {
+    header: UnitsHeader,
+    value_index: Vec<std::collections::HashMap<String, u32>>,
+    attr_index: std::collections::HashMap<String, usize>,
+    rows: Vec<(Vec<u64>, Vec<u64>, Vec<(usize, u32)>)>,
+}
+
+impl UnitsWriter {
+    pub fn new(themes: Vec<String>, flags: Vec<String>) -> Self {
+        UnitsWriter {
+            header: UnitsHeader {
+                schema: 1,
+                units: 0,
+                themes,
+                flags,
+                attributes: Vec::new(),
+            },
+            value_index: Vec::new(),
+            attr_index: std::collections::HashMap::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Add the next unit (ordinals must arrive in order).
+    pub fn push(&mut self, themes: &[usize], flags: &[usize], attributes: &[(String, String)]) {
+        let mut theme_mask = vec![0u64; words(self.header.themes.len())];
+        for t in themes {
+            theme_mask[t / 64] |= 1 << (t % 64);
+        }
+        let mut flag_mask = vec![0u64; words(self.header.flags.len())];
+        for f in flags {
+            flag_mask[f / 64] |= 1 << (f % 64);
+        }
+        let mut attrs = Vec::with_capacity(attributes.len());
+        for (name, value) in attributes {
+            let a = match self.attr_index.get(name) {
+                Some(a) => *a,
+                None => {
+                    let a = self.header.attributes.len();
+                    self.header.attributes.push(AttributeValues {
+                        name: name.clone(),
+                        values: Vec::new(),
+                    });
+                    self.value_index.push(Default::default());
+                    self.attr_index.insert(name.clone(), a);
+                    a
+                }
+            };
+            let values = &mut self.header.attributes[a].values;
+            let v = *self.value_index[a].entry(value.clone()).or_insert_with(|| {
+                values.push(value.clone());
+                (values.len() - 1) as u32
+            });
+            attrs.push((a, v));
+        }
+        self.rows.push((theme_mask, flag_mask, attrs));
+        self.header.units += 1;
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec(&self.header).unwrap_or_default();
+        out.push(b'\n');
+        let n_attrs = self.header.attributes.len();
+        for (themes, flags, attrs) in &self.rows {
+            for w in themes.iter().chain(flags) {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            let mut row = vec![ABSENT; n_attrs];
+            for (a, v) in attrs {
+                row[*a] = *v;
+            }
+            for v in row {
+                let _ = out.write_all(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+}
+
+/// units.bin, loaded for lookups by ordinal.
+#[derive(Debug)]
+pub struct Units {
+    pub header: UnitsHeader,
+    theme_words: usize,
+    flag_words: usize,
+    record_len: usize,
+    body: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}; re-run `thematic run` or `thematic code` to rebuild it")]
+pub struct UnitsError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Units {
+    pub fn load(path: &Path) -> Result<Units, UnitsError> {
+        let err = |message: String| UnitsError {
+            path: path.display().to_string(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let nl = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| err("no header".into()))?;
+        let header: UnitsHeader =
+            serde_json::from_slice(&bytes[..nl]).map_err(|e| err(format!("bad header: {e}")))?;
+        let theme_words = words(header.themes.len());
+        let flag_words = words(header.flags.len());
+        let record_len = 8 * (theme_words + flag_words) + 4 * header.attributes.len();
+        let body = bytes[nl + 1..].to_vec();
+        if body.len() as u64 != header.units * record_len as u64 {
+            return Err(err("truncated".into()));
+        }
+        Ok(Units {
+            header,
+            theme_words,
+            flag_words,
+            record_len,
+            body,
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.header.units
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.header.units == 0
+    }
+
+    fn record(&self, ord: u64) -> Option<&[u8]> {
+        let start = (ord as usize).checked_mul(self.record_len)?;
+        self.body.get(start..start + self.record_len)
+    }
+
+    fn word(rec: &[u8], i: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&rec[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(b)
+    }
+
+    pub fn has_theme(&self, ord: u64, theme: usize) -> bool {
+        self.record(ord)
+            .is_some_and(|r| Self::word(r, theme / 64) & (1 << (theme % 64)) != 0)
+    }
+
+    pub fn themes(&self, ord: u64) -> Vec<usize> {
+        (0..self.header.themes.len())
+            .filter(|t| self.has_theme(ord, *t))
+            .collect()
+    }
+
+    pub fn flags(&self, ord: u64) -> Vec<usize> {
+        let Some(r) = self.record(ord) else {
+            return Vec::new();
+        };
+        (0..self.header.flags.len())
+            .filter(|f| Self::word(r, self.theme_words + f / 64) & (1 << (f % 64)) != 0)
+            .collect()
+    }
+
+    /// Value index of attribute `a` for unit `ord`.
+    pub fn attribute(&self, ord: u64, a: usize) -> Option<u32> {
+        let r = self.record(ord)?;
+        let at = 8 * (self.theme_words + self.flag_words) + 4 * a;
+        let mut b = [0u8; 4];
+        b.copy_from_slice(r.get(at..at + 4)?);
+        let v = u32::from_le_bytes(b);
+        (v != ABSENT).then_some(v)
+    }
+
+    pub fn theme_index(&self, id: &str) -> Option<usize> {
+        self.header.themes.iter().position(|t| t == id)
+    }
+}
