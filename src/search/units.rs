@@ -39,8 +39,11 @@ pub struct UnitsWriter {
     header: UnitsHeader,
     value_index: Vec<std::collections::HashMap<String, u32>>,
     attr_index: std::collections::HashMap<String, usize>,
-    rows: Vec<(Vec<u64>, Vec<u64>, Vec<(usize, u32)>)>,
+    rows: Vec<UnitRow>,
 }
+
+/// Theme mask words, flag mask words, (attribute, value) pairs.
+type UnitRow = (Vec<u64>, Vec<u64>, Vec<(usize, u32)>);
 
 impl UnitsWriter {
     pub fn new(themes: Vec<String>, flags: Vec<String>) -> Self {
