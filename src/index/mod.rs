@@ -5,14 +5,13 @@
 //! | `ord`      | the unit's ordinal: its line in codes.jsonl (u64, fast)       |
 //! | `id`       | response id (raw string)                                     |
 //! | `question` | question name (raw string, fast)                             |
-//! | `text`     | the response text as read (stored only)                      |
-//! | `body`     | the shared tokeniser's terms, with positions (not stored)    |
+//! | `text`     | the response text (stored; indexed by the `thematic` tokenizer, with positions) |
 //! | `attrs`    | attributes as a JSON object (raw strings, stored)            |
 //! | `theme`    | theme facets `/theme/ID` as coded at `run` time              |
 //!
-//! `body` is fed pre-tokenised from the tokens the classifier already used, so
-//! nothing is tokenised twice; the same tokeniser is registered as
-//! `thematic` for anything tantivy tokenises itself.
+//! `text` is indexed by the shared tokeniser, registered with tantivy as
+//! `thematic` ([`ThematicTokenizer`]), so the index sees exactly the tokens the
+//! classifier saw.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,10 +21,9 @@ use tantivy::schema::{
     FAST, Facet, Field, INDEXED, IndexRecordOption, JsonObjectOptions, OwnedValue, STORED, STRING,
     Schema, TextFieldIndexing, TextOptions, Value,
 };
-use tantivy::tokenizer::PreTokenizedString;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
-use crate::text::{TANTIVY_TOKENIZER_NAME, ThematicTokenizer, TokenizedText, to_tantivy_tokens};
+use crate::text::{TANTIVY_TOKENIZER_NAME, ThematicTokenizer, TokenizedText};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -52,7 +50,6 @@ pub struct Fields {
     pub id: Field,
     pub question: Field,
     pub text: Field,
-    pub body: Field,
     pub attrs: Field,
     pub theme: Field,
 }
@@ -62,13 +59,12 @@ pub fn schema() -> (Schema, Fields) {
     let ord = b.add_u64_field("ord", INDEXED | STORED | FAST);
     let id = b.add_text_field("id", STRING | STORED);
     let question = b.add_text_field("question", STRING | STORED | FAST);
-    let text = b.add_text_field("text", STORED);
-    let body_options = TextOptions::default().set_indexing_options(
+    let text_options = TextOptions::default().set_stored().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(TANTIVY_TOKENIZER_NAME)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
-    let body = b.add_text_field("body", body_options);
+    let text = b.add_text_field("text", text_options);
     let attrs = b.add_json_field(
         "attrs",
         JsonObjectOptions::default()
@@ -83,7 +79,6 @@ pub fn schema() -> (Schema, Fields) {
             id,
             question,
             text,
-            body,
             attrs,
             theme,
         },
@@ -146,13 +141,6 @@ impl IndexBuilder {
         doc.add_text(f.id, unit.id);
         doc.add_text(f.question, unit.question);
         doc.add_text(f.text, unit.text);
-        doc.add_pre_tokenized_text(
-            f.body,
-            PreTokenizedString {
-                text: String::new(),
-                tokens: to_tantivy_tokens(unit.tokens),
-            },
-        );
         let attrs: BTreeMap<String, OwnedValue> = unit
             .attributes
             .iter()
