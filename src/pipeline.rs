@@ -21,7 +21,7 @@ use crate::codebook::{Code, Codebook, CodebookError};
 use crate::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, Reject};
 use crate::index::{self, IndexBuilder, IndexError, UnitDoc};
 use crate::output::{OutputDir, OutputError, StagedWriter};
-use crate::report::{self, Aggregator, Report, UnitInput};
+use crate::report::{self, Aggregator, Report, TermStats, UnitInput};
 use crate::search::{UNITS_FILE, UnitsWriter};
 use crate::text::{Tokeniser, TokenizedText};
 
@@ -185,6 +185,24 @@ impl Sinks<'_> {
             })
             .collect();
         let codebook = classifier.codebook();
+        let n_themes = codebook.themes.len();
+        // Term statistics are counted per rayon chunk and merged in order, so
+        // the serial stage below only merges small maps.
+        let terms = coded
+            .par_iter()
+            .fold_chunks(
+                64,
+                || TermStats::new(n_themes),
+                |mut acc, (tokens, coding)| {
+                    let themes: Vec<usize> = coding.themes.iter().map(|h| h.code).collect();
+                    acc.add(tokens, &themes);
+                    acc
+                },
+            )
+            .collect::<Vec<_>>();
+        for partial in terms {
+            self.aggregator.add_terms(partial);
+        }
         for ((ri, q, text), (tokens, coding)) in units.iter().zip(&coded) {
             let r = &responses[*ri];
             let ord = self.next_ord;

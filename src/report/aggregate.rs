@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::terms::TermStats;
+pub use super::terms::TermStats;
 use super::{
     CodeInfo, CodebookInfo, Cooccurrence, Crosstab, FlaggedSummary, GroupShare, MinorityView,
     Quote, REPORT_SCHEMA, RejectSummary, Report, ResponseRow, ResponseRows, ThemeCount, ToolInfo,
@@ -110,6 +110,12 @@ impl Aggregator {
         }
     }
 
+    /// Term counts of a batch of units, counted in parallel by the caller
+    /// with [`TermStats::add`]; batches must arrive in input order.
+    pub fn add_terms(&mut self, batch: TermStats) {
+        self.terms.merge(batch);
+    }
+
     pub fn add_reject(&mut self, reject: &Reject) {
         self.reject_count += 1;
         *self
@@ -190,8 +196,6 @@ impl Aggregator {
                 response.flags.push(hit.code as u16);
             }
         }
-        let theme_ids: Vec<usize> = unit.coding.themes.iter().map(|h| h.code).collect();
-        self.terms.add(unit.tokens, &theme_ids);
         if !unit.coding.flags.is_empty() {
             return; // never quote a flagged response
         }

@@ -14,7 +14,7 @@ pub mod sanitize;
 mod terms;
 mod write;
 
-pub use aggregate::{Aggregator, UnitInput};
+pub use aggregate::{Aggregator, TermStats, UnitInput};
 pub use write::{write_codes_csv, write_html, write_json, write_summary_md, write_themes_csv};
 
 use serde::Serialize;

@@ -3,7 +3,7 @@
 //! frequencies of stems, from the shared tokeniser. Stopwords, numbers and
 //! stems under three letters are left out.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::KeyTerm;
 use crate::text::TokenizedText;
@@ -13,6 +13,7 @@ const PRIOR_MASS: f64 = 500.0;
 /// A key term must occur in at least this many units of the theme.
 const MIN_UNITS: u32 = 2;
 
+#[derive(Default)]
 pub struct TermStats {
     /// stem → (units containing it, per-theme units containing it)
     df: HashMap<String, (u32, Vec<u32>)>,
@@ -25,8 +26,8 @@ pub struct TermStats {
 impl TermStats {
     pub fn new(themes: usize) -> Self {
         TermStats {
-            df: HashMap::new(),
-            surface: HashMap::new(),
+            df: HashMap::default(),
+            surface: HashMap::default(),
             units: 0,
             units_per_theme: vec![0; themes],
         }
@@ -67,6 +68,34 @@ impl TermStats {
             for t in themes {
                 entry.1[*t] += 1;
             }
+        }
+    }
+
+    /// Fold another partial count into this one (batches are counted in
+    /// parallel, then merged in input order so surface forms stay first-seen).
+    pub fn merge(&mut self, other: TermStats) {
+        self.units += other.units;
+        if self.units_per_theme.len() < other.units_per_theme.len() {
+            self.units_per_theme.resize(other.units_per_theme.len(), 0);
+        }
+        for (a, b) in self.units_per_theme.iter_mut().zip(&other.units_per_theme) {
+            *a += b;
+        }
+        for (stem, (n, per)) in other.df {
+            match self.df.get_mut(&stem) {
+                Some(e) => {
+                    e.0 += n;
+                    for (a, b) in e.1.iter_mut().zip(per) {
+                        *a += b;
+                    }
+                }
+                None => {
+                    self.df.insert(stem, (n, per));
+                }
+            }
+        }
+        for (stem, surface) in other.surface {
+            self.surface.entry(stem).or_insert(surface);
         }
     }
 

@@ -14,8 +14,8 @@ mod tantivy_bridge;
 
 pub use tantivy_bridge::{TANTIVY_TOKENIZER_NAME, ThematicTokenizer, to_tantivy_tokens};
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -90,11 +90,50 @@ impl TokenizedText {
 /// [`Tokeniser::shared`] for the process-wide instance.
 pub struct Tokeniser {
     stemmer: Stemmer,
-    stopwords: HashSet<String>,
+    stopwords: FxHashSet<String>,
 }
 
 thread_local! {
-    static STEM_CACHE: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    static STEM_CACHE: RefCell<FxHashMap<Box<str>, Box<str>>> = RefCell::new(FxHashMap::default());
+}
+
+/// Sentence and clause numbering while a text is walked.
+#[derive(Default)]
+struct Boundaries {
+    sentence: u32,
+    clause: u32,
+    pending_sentence: bool,
+    pending_clause: bool,
+}
+
+impl Boundaries {
+    /// Note the punctuation in a stretch between two words.
+    fn gap(&mut self, gap: &str) {
+        for c in gap.chars() {
+            match c {
+                '.' | '!' | '?' | '…' | '\n' | '\u{2029}' | '。' => self.pending_sentence = true,
+                ',' | ';' | ':' | '(' | ')' | '[' | ']' | '–' | '—' => {
+                    self.pending_clause = true
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Numbers for the next word; `opens_clause` for "but", "however", …
+    fn next_word(&mut self, first: bool, opens_clause: bool) -> (u32, u32) {
+        if !first {
+            if self.pending_sentence {
+                self.sentence += 1;
+                self.clause += 1;
+            } else if self.pending_clause || opens_clause {
+                self.clause += 1;
+            }
+        }
+        self.pending_sentence = false;
+        self.pending_clause = false;
+        (self.sentence, self.clause)
+    }
 }
 
 impl Default for Tokeniser {
@@ -135,19 +174,25 @@ impl Tokeniser {
     }
 
     fn push_stem(&self, lower: &str, out: &mut String) {
-        STEM_CACHE.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if let Some(stem) = cache.get(lower) {
-                out.push_str(stem);
-                return;
-            }
-            let stem = self.stemmer.stem(lower).into_owned();
-            out.push_str(&stem);
-            if cache.len() >= STEM_CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(lower.to_owned(), stem);
-        });
+        STEM_CACHE.with(|cache| self.push_stem_cached(&mut cache.borrow_mut(), lower, out));
+    }
+
+    fn push_stem_cached(
+        &self,
+        cache: &mut FxHashMap<Box<str>, Box<str>>,
+        lower: &str,
+        out: &mut String,
+    ) {
+        if let Some(stem) = cache.get(lower) {
+            out.push_str(stem);
+            return;
+        }
+        let stem = self.stemmer.stem(lower);
+        out.push_str(&stem);
+        if cache.len() >= STEM_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(lower.into(), stem.as_ref().into());
     }
 
     /// Tokenise `text`. Never panics; offsets always slice `text` at char
@@ -158,65 +203,151 @@ impl Tokeniser {
             lower_arena: String::with_capacity(text.len()),
             stem_arena: String::with_capacity(text.len()),
         };
-        let mut sentence = 0u32;
-        let mut clause = 0u32;
-        let mut pending_sentence_break = false;
-        let mut pending_clause_break = false;
-        let mut char_pos = 0u32;
-        for (byte_start, segment) in text.split_word_bound_indices() {
-            let seg_chars = segment.chars().count() as u32;
-            let is_word = segment.chars().any(char::is_alphanumeric);
-            if !is_word {
-                for c in segment.chars() {
-                    match c {
-                        '.' | '!' | '?' | '…' | '\n' | '\u{2029}' | '。' => {
-                            pending_sentence_break = true
-                        }
-                        ',' | ';' | ':' | '(' | ')' | '[' | ']' | '–' | '—' => {
-                            pending_clause_break = true
-                        }
-                        _ => {}
+        STEM_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let mut b = Boundaries::default();
+            if text.is_ascii() {
+                // ASCII: char offsets equal byte offsets, and word boundaries
+                // follow UAX #29 restricted to ASCII (see `ascii_words`).
+                let mut last = 0;
+                for (start, end) in ascii_words(text.as_bytes()) {
+                    b.gap(&text[last..start]);
+                    self.push_word(&mut out, &mut cache, &mut b, text, start, end, start as u32);
+                    last = end;
+                }
+            } else {
+                let mut char_pos = 0u32;
+                for (start, segment) in text.split_word_bound_indices() {
+                    let chars = segment.chars().count() as u32;
+                    if segment.chars().any(char::is_alphanumeric) {
+                        let end = start + segment.len();
+                        self.push_word(&mut out, &mut cache, &mut b, text, start, end, char_pos);
+                    } else {
+                        b.gap(segment);
                     }
-                }
-                char_pos += seg_chars;
-                continue;
-            }
-            let lower_start = out.lower_arena.len() as u32;
-            push_lower_folded(segment, &mut out.lower_arena);
-            let lower_end = out.lower_arena.len() as u32;
-            let lower = &out.lower_arena[lower_start as usize..lower_end as usize];
-            if CLAUSE_OPENERS.contains(&lower) {
-                pending_clause_break = true;
-            }
-            if !out.tokens.is_empty() {
-                if pending_sentence_break {
-                    sentence += 1;
-                    clause += 1;
-                } else if pending_clause_break {
-                    clause += 1;
+                    char_pos += chars;
                 }
             }
-            pending_sentence_break = false;
-            pending_clause_break = false;
-            let is_stopword = self.stopwords.contains(lower);
-            let stem_start = out.stem_arena.len() as u32;
-            self.push_stem(lower, &mut out.stem_arena);
-            let stem_end = out.stem_arena.len() as u32;
-            out.tokens.push(Token {
-                byte_start: byte_start as u32,
-                byte_end: (byte_start + segment.len()) as u32,
-                char_start: char_pos,
-                char_end: char_pos + seg_chars,
-                sentence,
-                clause,
-                is_stopword,
-                lower: (lower_start, lower_end),
-                stem: (stem_start, stem_end),
-            });
-            char_pos += seg_chars;
-        }
+        });
         out
     }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_word(
+        &self,
+        out: &mut TokenizedText,
+        cache: &mut FxHashMap<Box<str>, Box<str>>,
+        b: &mut Boundaries,
+        text: &str,
+        start: usize,
+        end: usize,
+        char_start: u32,
+    ) {
+        let segment = &text[start..end];
+        let lower_start = out.lower_arena.len() as u32;
+        push_lower_folded(segment, &mut out.lower_arena);
+        let lower_end = out.lower_arena.len() as u32;
+        let lower = &out.lower_arena[lower_start as usize..lower_end as usize];
+        let (sentence, clause) =
+            b.next_word(out.tokens.is_empty(), CLAUSE_OPENERS.contains(&lower));
+        let is_stopword = self.stopwords.contains(lower);
+        let stem_start = out.stem_arena.len() as u32;
+        self.push_stem_cached(cache, lower, &mut out.stem_arena);
+        let stem_end = out.stem_arena.len() as u32;
+        let chars = if segment.is_ascii() {
+            segment.len()
+        } else {
+            segment.chars().count()
+        } as u32;
+        out.tokens.push(Token {
+            byte_start: start as u32,
+            byte_end: end as u32,
+            char_start,
+            char_end: char_start + chars,
+            sentence,
+            clause,
+            is_stopword,
+            lower: (lower_start, lower_end),
+            stem: (stem_start, stem_end),
+        });
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AsciiClass {
+    Letter,
+    Digit,
+    Underscore,
+    /// `:` joins letters (UAX #29 MidLetter).
+    MidLetter,
+    /// `.` and `'` join letters or digits (MidNumLetQ).
+    MidNumLet,
+    /// `,` and `;` join digits (MidNum).
+    MidNum,
+    Other,
+}
+
+fn ascii_class(b: u8) -> AsciiClass {
+    match b {
+        b'a'..=b'z' | b'A'..=b'Z' => AsciiClass::Letter,
+        b'0'..=b'9' => AsciiClass::Digit,
+        b'_' => AsciiClass::Underscore,
+        b':' => AsciiClass::MidLetter,
+        b'.' | b'\'' => AsciiClass::MidNumLet,
+        b',' | b';' => AsciiClass::MidNum,
+        _ => AsciiClass::Other,
+    }
+}
+
+/// Word spans of an ASCII text by the UAX #29 rules that apply to ASCII
+/// (WB5–WB13b): letters, digits and `_` join; `:` joins letters; `.` and `'`
+/// join letters or digits; `,` and `;` join digits. Spans of `_` alone are
+/// not words. Equal to the general path on ASCII (property-tested).
+fn ascii_words(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    use AsciiClass::*;
+    let n = bytes.len();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < n {
+            let c = ascii_class(bytes[i]);
+            if !matches!(c, Letter | Digit | Underscore) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let mut has_alnum = c != Underscore;
+            let mut prev = c;
+            i += 1;
+            while i < n {
+                let c = ascii_class(bytes[i]);
+                match c {
+                    Letter | Digit | Underscore => {
+                        has_alnum |= c != Underscore;
+                        prev = c;
+                        i += 1;
+                    }
+                    MidLetter | MidNumLet | MidNum => {
+                        let next = bytes.get(i + 1).map(|b| ascii_class(*b));
+                        let joins = match (prev, c, next) {
+                            (Letter, MidLetter | MidNumLet, Some(Letter)) => true,
+                            (Digit, MidNum | MidNumLet, Some(Digit)) => true,
+                            _ => false,
+                        };
+                        if !joins {
+                            break;
+                        }
+                        i += 2;
+                        prev = next.unwrap_or(Other);
+                    }
+                    Other => break,
+                }
+            }
+            if has_alnum {
+                return Some((start, i));
+            }
+        }
+        None
+    })
 }
 
 /// Words that open a new clause: a contrast ends the reach of a negation
@@ -301,6 +432,42 @@ mod tests {
             Some("children’s")
         );
         assert!(toks.tokens()[4].is_stopword);
+    }
+
+    /// The general (UAX #29) path, for comparing with the ASCII fast path.
+    fn tokenise_general(text: &str) -> Vec<(u32, u32, u32, u32)> {
+        let t = Tokeniser::shared();
+        // A non-ASCII prefix forces the general path; shift offsets back.
+        let forced = format!("é {text}");
+        let toks = t.tokenise(&forced);
+        let rest: Vec<_> = toks.tokens().iter().skip(1).collect();
+        let (s0, c0) = rest.first().map_or((0, 0), |k| (k.sentence, k.clause));
+        rest.iter()
+            .map(|k| {
+                (
+                    k.byte_start - 3,
+                    k.byte_end - 3,
+                    k.sentence - s0,
+                    k.clause - c0,
+                )
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn ascii_fast_path_equals_uax29(text in "[a-cA-C0-2_ .,:;'!?\n()-]{0,40}") {
+            let fast: Vec<(u32, u32, u32, u32)> = Tokeniser::shared()
+                .tokenise(&text)
+                .tokens()
+                .iter()
+                .map(|k| (k.byte_start, k.byte_end, k.sentence, k.clause))
+                .collect();
+            // Numbering is compared relative to the first word, which the
+            // forced prefix shifts.
+            proptest::prop_assert_eq!(fast, tokenise_general(&text));
+        }
     }
 
     #[test]
