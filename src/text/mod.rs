@@ -328,11 +328,11 @@ fn ascii_words(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
                     }
                     MidLetter | MidNumLet | MidNum => {
                         let next = bytes.get(i + 1).map(|b| ascii_class(*b));
-                        let joins = match (prev, c, next) {
-                            (Letter, MidLetter | MidNumLet, Some(Letter)) => true,
-                            (Digit, MidNum | MidNumLet, Some(Digit)) => true,
-                            _ => false,
-                        };
+                        let joins = matches!(
+                            (prev, c, next),
+                            (Letter, MidLetter | MidNumLet, Some(Letter))
+                                | (Digit, MidNum | MidNumLet, Some(Digit))
+                        );
                         if !joins {
                             break;
                         }
