@@ -72,6 +72,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark baseline: index the inputs' texts only (no coding, no reports).
+    #[command(hide = true)]
+    IndexOnly(RunArgs),
     /// Codebook tools.
     Codebook {
         #[command(subcommand)]
@@ -228,6 +231,16 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Eval { out, gold, json } => run_eval(&out, &gold, json),
         Command::Search(args) => search(args),
+        Command::IndexOnly(args) => {
+            let threads = setup_threads(args.threads)?;
+            let settings = run_settings(args, threads);
+            let units = pipeline::index_only(&settings)?;
+            println!(
+                "indexed {units} units into {}/index",
+                settings.out.display()
+            );
+            Ok(0)
+        }
         Command::Codebook { command } => match command {
             CodebookCommand::Check {
                 file,
@@ -254,6 +267,13 @@ fn run(args: RunArgs) -> Result<u8> {
     let threads = setup_threads(args.threads)?;
     let (codebook, codebook_text) = load_codebook(args.codebook.as_deref())?;
     let classifier = Classifier::new(codebook)?;
+    let settings = run_settings(args, threads);
+    let outcome = pipeline::run(&settings, &classifier, &codebook_text)?;
+    print_outcome(&outcome);
+    Ok(if outcome.records_rejected > 0 { 1 } else { 0 })
+}
+
+fn run_settings(args: RunArgs, threads: usize) -> RunSettings {
     let inputs = if args.inputs.is_empty() {
         vec![InputSource::Bundled]
     } else {
@@ -262,7 +282,7 @@ fn run(args: RunArgs) -> Result<u8> {
             .map(|a| InputSource::from_arg(a))
             .collect()
     };
-    let settings = RunSettings {
+    RunSettings {
         inputs,
         read: read_options(args.id_field, args.text_fields),
         out: args.out,
@@ -270,10 +290,7 @@ fn run(args: RunArgs) -> Result<u8> {
         by: args.by,
         progress: progress(args.quiet),
         index_budget: 200_000_000,
-    };
-    let outcome = pipeline::run(&settings, &classifier, &codebook_text)?;
-    print_outcome(&outcome);
-    Ok(if outcome.records_rejected > 0 { 1 } else { 0 })
+    }
 }
 
 fn print_outcome(o: &Outcome) {

@@ -219,7 +219,6 @@ impl Sinks<'_> {
                     id: &r.id,
                     question,
                     text,
-                    tokens,
                     attributes: &r.attributes,
                     themes: &theme_ids,
                 })?;
@@ -355,28 +354,15 @@ fn finish_stream(w: StagedWriter) -> Result<(), PipelineError> {
         .map_err(|source| PipelineError::Write { path: name, source })
 }
 
-/// `thematic run`: read the inputs, index and code them, write every output.
-pub fn run(
-    settings: &RunSettings,
-    classifier: &Classifier,
-    codebook_toml: &str,
-) -> Result<Outcome, PipelineError> {
-    let reader = CorpusReader::open(&settings.inputs, settings.read.clone())?;
-    let out = OutputDir::prepare(&settings.out)?;
-    let out_name = settings.out.display().to_string();
-    let questions = settings.read.text_fields.clone();
-    let index_dir = out.staged_path(files::INDEX)?;
-    std::fs::create_dir_all(&index_dir).map_err(|source| PipelineError::Write {
-        path: format!("{out_name}/{}", files::INDEX),
-        source,
-    })?;
-    let index = IndexBuilder::create(&index_dir, settings.threads, settings.index_budget)?;
+type Batch = Result<Vec<Item>, CorpusError>;
 
-    let total_bytes = reader.total_bytes();
-    let bar = progress_bar(settings.progress, total_bytes, "coding");
-    let (tx, rx) = bounded::<Result<Vec<Item>, CorpusError>>(CHANNEL_DEPTH);
-    let reader_bar = bar.clone();
-    let reader_thread = thread::spawn(move || {
+/// Read on a thread of its own, sending batches through a bounded channel.
+fn spawn_reader(
+    reader: CorpusReader,
+    bar: ProgressBar,
+) -> (crossbeam_channel::Receiver<Batch>, thread::JoinHandle<()>) {
+    let (tx, rx) = bounded::<Batch>(CHANNEL_DEPTH);
+    let handle = thread::spawn(move || {
         let mut reader = reader;
         let mut batch = Vec::with_capacity(BATCH);
         let mut done_bytes = 0u64;
@@ -395,7 +381,7 @@ pub fn run(
                     done_bytes += last_file_bytes;
                 }
                 last_file_bytes = now;
-                reader_bar.set_position(done_bytes + now);
+                bar.set_position(done_bytes + now);
                 if tx.send(Ok(std::mem::take(&mut batch))).is_err() {
                     return;
                 }
@@ -405,6 +391,66 @@ pub fn run(
             let _ = tx.send(Ok(batch));
         }
     });
+    (rx, handle)
+}
+
+/// The baseline the scale benchmark compares `run` with: read the same
+/// inputs and index their texts with the same schema and tokenizer, with no
+/// coding, aggregation or reports. Writes only `OUT/index`.
+pub fn index_only(settings: &RunSettings) -> Result<u64, PipelineError> {
+    let reader = CorpusReader::open(&settings.inputs, settings.read.clone())?;
+    let out = OutputDir::prepare(&settings.out)?;
+    let index_dir = out.staged_path(files::INDEX)?;
+    std::fs::create_dir_all(&index_dir).map_err(|source| PipelineError::Write {
+        path: index_dir.display().to_string(),
+        source,
+    })?;
+    let index = IndexBuilder::create(&index_dir, settings.threads, settings.index_budget)?;
+    let (rx, reader_thread) = spawn_reader(reader, ProgressBar::hidden());
+    let questions = &settings.read.text_fields;
+    let mut ord = 0u64;
+    for batch in rx {
+        for item in batch? {
+            let Item::Record(rec) = item else { continue };
+            for (q, answer) in rec.answers.iter().enumerate() {
+                let Some(text) = answer else { continue };
+                index.add(&UnitDoc {
+                    ord,
+                    id: &rec.id,
+                    question: &questions[q],
+                    text,
+                    attributes: &rec.attributes,
+                    themes: &[],
+                })?;
+                ord += 1;
+            }
+        }
+    }
+    let _ = reader_thread.join();
+    index.finish()?;
+    out.commit()?;
+    Ok(ord)
+}
+
+/// `thematic run`: read the inputs, index and code them, write every output.
+pub fn run(
+    settings: &RunSettings,
+    classifier: &Classifier,
+    codebook_toml: &str,
+) -> Result<Outcome, PipelineError> {
+    let reader = CorpusReader::open(&settings.inputs, settings.read.clone())?;
+    let out = OutputDir::prepare(&settings.out)?;
+    let out_name = settings.out.display().to_string();
+    let questions = settings.read.text_fields.clone();
+    let index_dir = out.staged_path(files::INDEX)?;
+    std::fs::create_dir_all(&index_dir).map_err(|source| PipelineError::Write {
+        path: format!("{out_name}/{}", files::INDEX),
+        source,
+    })?;
+    let index = IndexBuilder::create(&index_dir, settings.threads, settings.index_budget)?;
+
+    let bar = progress_bar(settings.progress, reader.total_bytes(), "coding");
+    let (rx, reader_thread) = spawn_reader(reader, bar.clone());
 
     let mut sinks = Sinks {
         classifier,

@@ -23,7 +23,7 @@ use tantivy::schema::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
-use crate::text::{TANTIVY_TOKENIZER_NAME, ThematicTokenizer, TokenizedText};
+use crate::text::{TANTIVY_TOKENIZER_NAME, ThematicTokenizer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -97,7 +97,6 @@ pub struct UnitDoc<'a> {
     pub id: &'a str,
     pub question: &'a str,
     pub text: &'a str,
-    pub tokens: &'a TokenizedText,
     pub attributes: &'a [(String, String)],
     pub themes: &'a [&'a str],
 }

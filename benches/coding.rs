@@ -1,0 +1,108 @@
+//! Criterion benches for the hot path of coding, single-threaded: the
+//! tokeniser, the keyword matcher, and per-response coding (tokenise + match
+//! + rules) with the default codebook and with a 5,000-keyword codebook.
+//! Inputs: the first 2,000 responses of `bench-data/synth-100000.jsonl`
+//! (made by `cargo bench --bench scale` or synth.py), else the bundled sample.
+//! Throughput is reported in bytes of response text per second.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use thematic::classify::Classifier;
+use thematic::codebook::Codebook;
+use thematic::text::Tokeniser;
+
+fn texts() -> Vec<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let synth = root.join("bench-data/synth-100000.jsonl");
+    let source = std::fs::read_to_string(&synth)
+        .unwrap_or_else(|_| thematic::corpus::BUNDLED_SAMPLE.to_owned());
+    source
+        .lines()
+        .take(2000)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A codebook of `n` keywords over 50 themes, from words of the texts plus
+/// made-up phrases, so most keywords are real candidates.
+pub fn big_codebook(texts: &[String], n: usize) -> Codebook {
+    let mut words: Vec<String> = texts
+        .iter()
+        .flat_map(|t| {
+            t.split_whitespace().map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+        })
+        .filter(|w| w.len() > 3 && w.chars().all(char::is_alphabetic))
+        .collect();
+    words.sort();
+    words.dedup();
+    let mut toml = String::from("name = \"big\"\n");
+    let per_theme = n / 50;
+    for t in 0..50 {
+        toml.push_str(&format!("[[theme]]\nid = \"t{t}\"\nkeywords = [\n"));
+        for k in 0..per_theme {
+            let i = t * per_theme + k;
+            let w = &words[i % words.len()];
+            let item = match i % 4 {
+                0 => w.clone(),
+                1 => format!("{w} {}", words[(i * 7 + 3) % words.len()]),
+                2 => format!("{}*", &w[..w.len().min(5)]),
+                _ => format!("zz{i} {w}"),
+            };
+            toml.push_str(&format!("  {item:?},\n"));
+        }
+        toml.push_str("]\n");
+    }
+    Codebook::from_toml(&toml, "big").expect("valid big codebook")
+}
+
+fn bench(c: &mut Criterion) {
+    let texts = texts();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let tokeniser = Tokeniser::shared();
+    let default = Classifier::new(Codebook::default_care_review().unwrap()).unwrap();
+    let big = Classifier::new(big_codebook(&texts, 5000)).unwrap();
+
+    let mut g = c.benchmark_group("coding");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("tokenise", |b| {
+        b.iter(|| {
+            for t in &texts {
+                black_box(tokeniser.tokenise(t));
+            }
+        })
+    });
+    let tokenised: Vec<_> = texts.iter().map(|t| tokeniser.tokenise(t)).collect();
+    g.bench_function("classify_default_pretokenised", |b| {
+        b.iter(|| {
+            for (t, toks) in texts.iter().zip(&tokenised) {
+                black_box(default.classify(t, toks));
+            }
+        })
+    });
+    g.bench_function("tokenise_and_classify_default", |b| {
+        b.iter(|| {
+            for t in &texts {
+                let toks = tokeniser.tokenise(t);
+                black_box(default.classify(t, &toks));
+            }
+        })
+    });
+    g.bench_function("tokenise_and_classify_5000_keywords", |b| {
+        b.iter(|| {
+            for t in &texts {
+                let toks = tokeniser.tokenise(t);
+                black_box(big.classify(t, &toks));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,132 @@
+//! The scale benchmark: `cargo bench --bench scale`.
+//!
+//! For each corpus size (default 100,000, 300,000 and 1,000,000; set
+//! `THEMATIC_SCALE_SIZES=100000,300000` to choose) it generates the corpus
+//! with `../shared/tools/synth.py --seed 1` (kept in `bench-data/`), then runs,
+//! as child processes of the release binary, the full pipeline
+//! (`thematic run`, every report) and the index-only baseline (`thematic
+//! index-only`: same reader, schema and tokenizer, no coding or reports). It
+//! prints wall time, docs/s, MB/s, peak RSS (from `wait4`'s rusage) and the
+//! pipeline / index-only ratio. Nothing here runs under `cargo test`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+struct Measure {
+    wall: f64,
+    peak_rss_mb: f64,
+}
+
+/// Run a command, wait for it with `wait4` to read its peak RSS.
+fn measure(cmd: &mut Command) -> Measure {
+    let start = Instant::now();
+    let child = cmd.spawn().expect("spawn thematic");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed().as_secs_f64();
+    assert!(rc == pid, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) <= 1,
+        "child failed: status {status}"
+    );
+    std::mem::forget(child);
+    Measure {
+        wall,
+        peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+    }
+}
+
+fn corpus(root: &Path, shared: &Path, n: u64) -> PathBuf {
+    let path = root.join(format!("bench-data/synth-{n}.jsonl"));
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        eprintln!("generating {} ...", path.display());
+        let ok = Command::new("python3")
+            .arg(shared.join("tools/synth.py"))
+            .args([
+                "--n",
+                &n.to_string(),
+                "--seed",
+                "1",
+                "--format",
+                "jsonl",
+                "--out",
+            ])
+            .arg(&path)
+            .status()
+            .expect("python3");
+        assert!(ok.success(), "synth.py failed");
+    }
+    path
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../shared");
+    if !shared.join("tools/synth.py").is_file() {
+        eprintln!("skipped: ../shared/tools/synth.py is absent");
+        return;
+    }
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_thematic"));
+    let sizes: Vec<u64> = std::env::var("THEMATIC_SCALE_SIZES")
+        .unwrap_or_else(|_| "100000,300000,1000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("thematic scale benchmark ({cores} cores); corpora: synth.py --seed 1 --format jsonl");
+    println!(
+        "{:>9} {:>8} | {:>8} {:>9} {:>7} {:>9} | {:>8} {:>9} | {:>6} {:>9}",
+        "responses",
+        "MB",
+        "run s",
+        "docs/s",
+        "MB/s",
+        "peak MB",
+        "index s",
+        "peak MB",
+        "ratio",
+        "µs/resp"
+    );
+    let tmp = std::env::temp_dir().join(format!("thematic-scale-{}", std::process::id()));
+    for n in sizes {
+        let input = corpus(&root, &shared, n);
+        let mb = std::fs::metadata(&input).unwrap().len() as f64 / 1e6;
+        let out_run = tmp.join(format!("run-{n}"));
+        let out_idx = tmp.join(format!("idx-{n}"));
+        let run = measure(
+            Command::new(&bin)
+                .args(["run", "--quiet", "--out"])
+                .arg(&out_run)
+                .arg(&input)
+                .stdout(std::process::Stdio::null()),
+        );
+        let idx = measure(
+            Command::new(&bin)
+                .args(["index-only", "--quiet", "--out"])
+                .arg(&out_idx)
+                .arg(&input)
+                .stdout(std::process::Stdio::null()),
+        );
+        println!(
+            "{:>9} {:>8.0} | {:>8.2} {:>9.0} {:>7.1} {:>9.0} | {:>8.2} {:>9.0} | {:>6.2} {:>9.1}",
+            n,
+            mb,
+            run.wall,
+            n as f64 / run.wall,
+            mb / run.wall,
+            run.peak_rss_mb,
+            idx.wall,
+            idx.peak_rss_mb,
+            run.wall / idx.wall,
+            run.wall * 1e6 / n as f64
+        );
+        let _ = std::fs::remove_dir_all(&out_run);
+        let _ = std::fs::remove_dir_all(&out_idx);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
