@@ -1,8 +1,9 @@
 //! Criterion benches for the hot path of coding, single-threaded: the
 //! tokeniser, the keyword matcher, and per-response coding (tokenise + match
-//! + rules) with the default codebook and with a 5,000-keyword codebook.
-//! Inputs: the first 2,000 responses of `bench-data/synth-100000.jsonl`
-//! (made by `cargo bench --bench scale` or synth.py), else the bundled sample.
+//! and rules) with the default codebook and with a 5,000-keyword codebook.
+//!
+//! Inputs: the first 2,000 responses of `bench-data/synth-100000.jsonl` (made
+//! by `cargo bench --bench scale` or synth.py), else the bundled sample.
 //! Throughput is reported in bytes of response text per second.
 
 use std::hint::black_box;
