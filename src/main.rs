@@ -15,6 +15,7 @@ use thematic::corpus::{CorpusReader, InputSource, Item, ReadOptions};
 use thematic::eval;
 use thematic::pipeline::{self, Outcome, RunSettings, files};
 use thematic::report::sanitize::display_safe;
+use thematic::report::{Headline, ReportOptions};
 use thematic::search::{SearchSettings, Searcher};
 use thematic::text::Tokeniser;
 
@@ -40,8 +41,8 @@ enum Command {
         /// Codebook TOML (default: the bundled seven-theme codebook).
         #[arg(long)]
         codebook: Option<PathBuf>,
-        #[arg(long)]
-        by: Option<String>,
+        #[command(flatten)]
+        report: ReportArgs,
         #[arg(long)]
         threads: Option<usize>,
         #[arg(long)]
@@ -51,9 +52,8 @@ enum Command {
     Report {
         #[arg(long, default_value = "thematic-out")]
         out: PathBuf,
-        /// Attribute for crosstabs (default: respondent_type when present).
-        #[arg(long)]
-        by: Option<String>,
+        #[command(flatten)]
+        report: ReportArgs,
         #[arg(long)]
         threads: Option<usize>,
         #[arg(long)]
@@ -95,6 +95,56 @@ enum CodebookCommand {
         #[arg(long = "text-field")]
         text_fields: Vec<String>,
     },
+}
+
+/// How reports are built (run, code, report).
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Attribute for crosstabs (default: respondent_type when present).
+    #[arg(long)]
+    by: Option<String>,
+    /// Which count the headline uses when campaigns are found; both are always shown.
+    #[arg(long, value_enum)]
+    campaigns: Option<CampaignCount>,
+    /// Jaccard similarity (0–1) at which responses are copies of one campaign letter.
+    #[arg(long, value_parser = parse_threshold)]
+    campaign_threshold: Option<f64>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CampaignCount {
+    /// Every response counts.
+    CountAll,
+    /// Each campaign group counts once.
+    CountOnce,
+}
+
+fn parse_threshold(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a similarity above 0 and at most 1 (e.g. 0.8)"
+        )),
+    }
+}
+
+impl ReportArgs {
+    /// Apply these flags on top of `base` (the defaults, or a run's manifest).
+    fn apply(self, mut base: ReportOptions) -> ReportOptions {
+        if let Some(by) = self.by {
+            base.by = Some(by);
+        }
+        if let Some(c) = self.campaigns {
+            base.headline = match c {
+                CampaignCount::CountAll => Headline::CountAll,
+                CampaignCount::CountOnce => Headline::CountOnce,
+            };
+        }
+        if let Some(t) = self.campaign_threshold {
+            base.campaign_threshold = t;
+        }
+        base
+    }
 }
 
 #[derive(clap::Args)]
@@ -144,9 +194,8 @@ struct RunArgs {
     /// Field holding a response; repeat for several questions. Default: text.
     #[arg(long = "text-field")]
     text_fields: Vec<String>,
-    /// Attribute for crosstabs (default: respondent_type when present).
-    #[arg(long)]
-    by: Option<String>,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Worker threads for coding and indexing (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -204,28 +253,31 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Code {
             out,
             codebook,
-            by,
+            report,
             threads,
             quiet,
         } => {
             setup_threads(threads)?;
             let (codebook, text) = load_codebook(codebook.as_deref())?;
             let classifier = Classifier::new(codebook)?;
-            let outcome = pipeline::recode(&out, &classifier, Some(&text), by, progress(quiet))?;
+            let options = report.apply(pipeline::read_manifest(&out)?.report);
+            let outcome =
+                pipeline::recode(&out, &classifier, Some(&text), options, progress(quiet))?;
             print_outcome(&outcome);
             Ok(0)
         }
         Command::Report {
             out,
-            by,
+            report,
             threads,
             quiet,
         } => {
             setup_threads(threads)?;
+            let options = report.apply(pipeline::read_manifest(&out)?.report);
             let stored = out.join(files::CODEBOOK);
             let (codebook, _) = load_codebook(Some(&stored))?;
             let classifier = Classifier::new(codebook)?;
-            let outcome = pipeline::recode(&out, &classifier, None, by, progress(quiet))?;
+            let outcome = pipeline::recode(&out, &classifier, None, options, progress(quiet))?;
             print_outcome(&outcome);
             Ok(0)
         }
@@ -287,7 +339,7 @@ fn run_settings(args: RunArgs, threads: usize) -> RunSettings {
         read: read_options(args.id_field, args.text_fields),
         out: args.out,
         threads,
-        by: args.by,
+        report: args.report.apply(ReportOptions::default()),
         progress: progress(args.quiet),
         index_budget: 200_000_000,
     }

@@ -21,7 +21,8 @@ use crate::codebook::{Code, Codebook, CodebookError};
 use crate::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, Reject};
 use crate::index::{self, IndexBuilder, IndexError, UnitDoc};
 use crate::output::{OutputDir, OutputError, StagedWriter};
-use crate::report::{self, Aggregator, Report, TermStats, UnitInput};
+use crate::report::campaign::Signature;
+use crate::report::{self, Aggregator, Report, ReportOptions, TermStats, UnitInput};
 use crate::search::{UNITS_FILE, UnitsWriter};
 use crate::text::{Tokeniser, TokenizedText};
 
@@ -71,8 +72,7 @@ pub struct RunSettings {
     pub read: ReadOptions,
     pub out: PathBuf,
     pub threads: usize,
-    /// Attribute for crosstabs; `None` = respondent_type when present.
-    pub by: Option<String>,
+    pub report: ReportOptions,
     pub progress: bool,
     /// Bytes for tantivy's writer, split across its threads.
     pub index_budget: usize,
@@ -87,7 +87,7 @@ pub struct Manifest {
     pub questions: Vec<String>,
     pub records_read: u64,
     pub records_rejected: u64,
-    pub by: Option<String>,
+    pub report: ReportOptions,
     pub codebook_name: String,
 }
 
@@ -176,12 +176,13 @@ impl Sinks<'_> {
             .flat_map(|(ri, r)| r.answers.iter().map(move |(q, t)| (ri, *q, t.as_str())))
             .collect();
         let classifier = self.classifier;
-        let coded: Vec<(TokenizedText, Coding)> = units
+        let coded: Vec<(TokenizedText, Coding, Signature)> = units
             .par_iter()
             .map(|(_, _, text)| {
                 let tokens = Tokeniser::shared().tokenise(text);
                 let coding = classifier.classify(text, &tokens);
-                (tokens, coding)
+                let signature = Signature::of(&tokens);
+                (tokens, coding, signature)
             })
             .collect();
         let codebook = classifier.codebook();
@@ -193,7 +194,7 @@ impl Sinks<'_> {
             .fold_chunks(
                 64,
                 || TermStats::new(n_themes),
-                |mut acc, (tokens, coding)| {
+                |mut acc, (tokens, coding, _)| {
                     let themes: Vec<usize> = coding.themes.iter().map(|h| h.code).collect();
                     acc.add(tokens, &themes);
                     acc
@@ -203,7 +204,7 @@ impl Sinks<'_> {
         for partial in terms {
             self.aggregator.add_terms(partial);
         }
-        for ((ri, q, text), (tokens, coding)) in units.iter().zip(&coded) {
+        for ((ri, q, text), (tokens, coding, signature)) in units.iter().zip(&coded) {
             let r = &responses[*ri];
             let ord = self.next_ord;
             self.next_ord += 1;
@@ -247,6 +248,7 @@ impl Sinks<'_> {
                 text,
                 tokens,
                 coding,
+                signature,
             });
         }
         Ok(())
@@ -462,7 +464,7 @@ pub fn run(
         aggregator: Aggregator::new(
             classifier.codebook(),
             questions.clone(),
-            settings.by.clone(),
+            settings.report.clone(),
         ),
         units: units_writer(classifier.codebook()),
         next_ord: 0,
@@ -526,7 +528,9 @@ pub fn run(
     index.finish()?;
     bar.finish_and_clear();
 
-    let report = aggregator.finish(records_read, files::REJECTS, files::FLAGGED);
+    let staged_index = index::open(&index_dir)?;
+    let text_of = |ord| staged_index.text_by_ord(ord);
+    let report = aggregator.finish(records_read, files::REJECTS, files::FLAGGED, &text_of);
     write_reports(&out, &report)?;
     let manifest = Manifest {
         schema: 1,
@@ -539,7 +543,7 @@ pub fn run(
         questions: questions.clone(),
         records_read,
         records_rejected: report.totals.records_rejected,
-        by: settings.by.clone(),
+        report: settings.report.clone(),
         codebook_name: classifier.codebook().name.clone(),
     };
     out.write_file(
@@ -581,16 +585,15 @@ pub fn recode(
     out_dir: &Path,
     classifier: &Classifier,
     codebook_toml: Option<&str>,
-    by: Option<String>,
+    options: ReportOptions,
     progress: bool,
 ) -> Result<Outcome, PipelineError> {
     let manifest = read_manifest(out_dir)?;
     let opened = index::open(&out_dir.join(files::INDEX))?;
-    let units = opened.all_units()?;
+    let stored = opened.all_units()?;
     let out = OutputDir::prepare(out_dir)?;
     let write_codes = codebook_toml.is_some();
     let questions = manifest.questions.clone();
-    let by = by.or(manifest.by.clone());
     let mut sinks = Sinks {
         classifier,
         questions: &questions,
@@ -602,7 +605,7 @@ pub fn recode(
         },
         flagged: out.create_stream(files::FLAGGED)?,
         rejects: None,
-        aggregator: Aggregator::new(classifier.codebook(), questions.clone(), by.clone()),
+        aggregator: Aggregator::new(classifier.codebook(), questions.clone(), options.clone()),
         units: units_writer(classifier.codebook()),
         next_ord: 0,
         out_name: out_dir.display().to_string(),
@@ -615,11 +618,11 @@ pub fn recode(
             }
         }
     }
-    let bar = progress_bar(progress, units.len() as u64, "coding");
+    let bar = progress_bar(progress, stored.len() as u64, "coding");
     let mut record = 0u64;
     let mut last_id: Option<String> = None;
     let mut batch: Vec<BatchItem> = Vec::new();
-    for chunk in units.chunks(BATCH) {
+    for chunk in stored.chunks(BATCH) {
         for u in chunk {
             let q = questions.iter().position(|q| *q == u.question).unwrap_or(0);
             let same = last_id.as_deref() == Some(u.id.as_str());
@@ -657,13 +660,19 @@ pub fn recode(
     for w in [codes, Some(flagged)].into_iter().flatten() {
         finish_stream(w)?;
     }
-    let report = aggregator.finish(manifest.records_read, files::REJECTS, files::FLAGGED);
+    let text_of = |ord: u64| stored.get(ord as usize).map(|u| u.text.clone());
+    let report = aggregator.finish(
+        manifest.records_read,
+        files::REJECTS,
+        files::FLAGGED,
+        &text_of,
+    );
     write_reports(&out, &report)?;
     if let Some(toml) = codebook_toml {
         out.write_file(files::CODEBOOK, toml.as_bytes())?;
         let manifest = Manifest {
             codebook_name: classifier.codebook().name.clone(),
-            by: by.clone(),
+            report: options.clone(),
             ..manifest
         };
         out.write_file(

@@ -249,6 +249,21 @@ impl OpenIndex {
         }
     }
 
+    /// The stored text of the unit with this ordinal.
+    pub fn text_by_ord(&self, ord: u64) -> Option<String> {
+        use tantivy::collector::TopDocs;
+        use tantivy::query::TermQuery;
+        let searcher = self.reader.searcher();
+        let term = tantivy::Term::from_field_u64(self.fields.ord, ord);
+        let query = TermQuery::new(term, IndexRecordOption::Basic);
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(1).order_by_score())
+            .ok()?;
+        let (_, addr) = top.first()?;
+        let doc: TantivyDocument = searcher.doc(*addr).ok()?;
+        Some(self.stored_unit(&doc).text)
+    }
+
     /// Every stored unit, in ordinal order.
     pub fn all_units(&self) -> Result<Vec<StoredUnit>, IndexError> {
         let searcher = self.reader.searcher();

@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 
+use super::campaign::{Signature, find_groups};
 pub use super::terms::TermStats;
 use super::{
-    CodeInfo, CodebookInfo, Cooccurrence, Crosstab, FlaggedSummary, GroupShare, MinorityView,
-    Quote, REPORT_SCHEMA, RejectSummary, Report, ResponseRow, ResponseRows, ThemeCount, ToolInfo,
-    Totals, redact::redact, sanitize::display_safe,
+    Campaign, CodeInfo, CodebookInfo, Cooccurrence, Crosstab, FlaggedSummary, GroupShare,
+    MinorityView, Quote, REPORT_SCHEMA, RejectSummary, Report, ReportOptions, ResponseRow,
+    ResponseRows, ThemeCount, ToolInfo, Totals, redact::redact, sanitize::display_safe,
 };
 use crate::classify::Coding;
 use crate::codebook::Codebook;
@@ -31,10 +32,14 @@ pub struct UnitInput<'a> {
     pub text: &'a str,
     pub tokens: &'a TokenizedText,
     pub coding: &'a Coding,
+    /// `Signature::of(tokens)`, computed with the tokens.
+    pub signature: &'a Signature,
 }
 
 struct ResponseState {
     record: u64,
+    /// Ordinal of the response's first unit.
+    first_unit: u64,
     id: String,
     attrs: Vec<(u16, u32)>,
     /// (question, theme) pairs coded.
@@ -69,6 +74,8 @@ pub struct Aggregator {
     codebook: CodebookInfo,
     questions: Vec<String>,
     by: Option<String>,
+    options: ReportOptions,
+    signatures: Vec<Signature>,
     attr_names: Vec<String>,
     attr_index: HashMap<String, u16>,
     attr_values: Vec<(Vec<String>, HashMap<String, u32>)>,
@@ -83,7 +90,7 @@ pub struct Aggregator {
 impl Aggregator {
     /// `by`: the attribute for crosstabs; `None` picks `respondent_type` when
     /// the corpus has it.
-    pub fn new(codebook: &Codebook, questions: Vec<String>, by: Option<String>) -> Self {
+    pub fn new(codebook: &Codebook, questions: Vec<String>, options: ReportOptions) -> Self {
         let info = |c: &crate::codebook::Code| CodeInfo {
             id: c.id.clone(),
             label: c.label.clone(),
@@ -97,7 +104,9 @@ impl Aggregator {
                 flags: codebook.flags.iter().map(info).collect(),
             },
             questions,
-            by,
+            by: options.by.clone(),
+            options,
+            signatures: Vec::new(),
             attr_names: Vec::new(),
             attr_index: HashMap::new(),
             attr_values: Vec::new(),
@@ -158,6 +167,7 @@ impl Aggregator {
     }
 
     pub fn add(&mut self, unit: &UnitInput<'_>) {
+        let unit_ordinal = self.units;
         self.units += 1;
         let new_response = self
             .responses
@@ -165,8 +175,10 @@ impl Aggregator {
             .is_none_or(|r| r.record != unit.record);
         if new_response {
             let attrs = self.intern_attrs(unit.attributes);
+            self.signatures.push(unit.signature.clone());
             self.responses.push(ResponseState {
                 record: unit.record,
+                first_unit: unit_ordinal,
                 id: unit.id.to_owned(),
                 attrs,
                 themes: Vec::new(),
@@ -180,6 +192,9 @@ impl Aggregator {
                 .find(|(k, _)| *k == self.attr_names[a as usize])
                 .map(|(_, v)| v.clone())
         });
+        if !new_response && let Some(sig) = self.signatures.last_mut() {
+            sig.merge(unit.signature);
+        }
         let Some(response) = self.responses.last_mut() else {
             return;
         };
@@ -222,9 +237,25 @@ impl Aggregator {
         }
     }
 
-    /// Build the report. `records_read` counts every input record.
-    pub fn finish(mut self, records_read: u64, rejects_file: &str, flagged_file: &str) -> Report {
+    /// Build the report. `records_read` counts every input record;
+    /// `text_of` gives a unit's text by ordinal (for campaign representatives).
+    pub fn finish(
+        mut self,
+        records_read: u64,
+        rejects_file: &str,
+        flagged_file: &str,
+        text_of: &dyn Fn(u64) -> Option<String>,
+    ) -> Report {
         let n_themes = self.codebook.themes.len();
+        let groups = find_groups(&self.signatures, self.options.campaign_threshold);
+        let mut group_of: Vec<Option<u32>> = vec![None; self.responses.len()];
+        for (g, members) in groups.iter().enumerate() {
+            for m in members {
+                group_of[*m as usize] = Some(g as u32);
+            }
+        }
+        let mut group_themes: Vec<Vec<bool>> = vec![vec![false; n_themes]; groups.len()];
+        let mut distinct = vec![0u64; n_themes];
         let n_questions = self.questions.len();
         let records_coded = self.responses.len() as u64;
         let group_attr = self.group_attribute();
@@ -260,6 +291,13 @@ impl Aggregator {
             for f in &r.flags {
                 flag_counts[*f as usize] += 1;
             }
+            let response_index = r.record as usize;
+            for t in &themes {
+                match group_of.get(response_index).copied().flatten() {
+                    Some(g) => group_themes[g as usize][*t as usize] = true,
+                    None => distinct[*t as usize] += 1,
+                }
+            }
             for (i, a) in themes.iter().enumerate() {
                 theme_counts[*a as usize] += 1;
                 if let Some(g) = group {
@@ -280,6 +318,14 @@ impl Aggregator {
             }
         }
 
+        for gt in &group_themes {
+            for (t, has) in gt.iter().enumerate() {
+                if *has {
+                    distinct[t] += 1;
+                }
+            }
+        }
+        let distinct_total = records_coded - groups.iter().map(|g| g.len() as u64 - 1).sum::<u64>();
         let share = |n: u64| {
             if records_coded == 0 {
                 0.0
@@ -311,6 +357,12 @@ impl Aggregator {
                 label: self.codebook.themes[t].label.clone(),
                 responses: theme_counts[t],
                 share: share(theme_counts[t]),
+                distinct_submissions: distinct[t],
+                distinct_share: if distinct_total == 0 {
+                    0.0
+                } else {
+                    distinct[t] as f64 / distinct_total as f64
+                },
                 by_question: if n_questions > 1 {
                     self.questions
                         .iter()
@@ -321,7 +373,7 @@ impl Aggregator {
                     Vec::new()
                 },
                 key_terms: key_terms[t].clone(),
-                quotes: self.pick_quotes(t),
+                quotes: self.pick_quotes(t, &group_of),
                 raised_most_by: raised,
             });
         }
@@ -370,6 +422,7 @@ impl Aggregator {
                 empty_responses: empty,
                 responses_without_theme: without,
                 responses_with_theme: with,
+                distinct_submissions: distinct_total,
                 flagged_responses: flagged,
                 units: self.units,
                 questions: self.questions.clone(),
@@ -384,7 +437,29 @@ impl Aggregator {
             themes,
             crosstab: crosstab_report,
             views_held_by_few: views,
-            campaigns: Vec::new(),
+            campaigns: groups
+                .iter()
+                .enumerate()
+                .map(|(g, members)| {
+                    let first = &self.responses[members[0] as usize];
+                    let text = text_of(first.first_unit).unwrap_or_default();
+                    let mut representative: String =
+                        redact(&display_safe(&text)).chars().take(400).collect();
+                    if representative.chars().count() >= 400 {
+                        representative.push('…');
+                    }
+                    Campaign {
+                        id: format!("C{}", g + 1),
+                        size: members.len() as u64,
+                        representative,
+                        members: members
+                            .iter()
+                            .map(|m| self.responses[*m as usize].id.clone())
+                            .collect(),
+                    }
+                })
+                .collect(),
+            headline: self.options.headline,
             rejects: RejectSummary {
                 count: self.reject_count,
                 file: rejects_file.to_owned(),
@@ -407,7 +482,8 @@ impl Aggregator {
     }
 
     /// Up to three quotes, strongest first, from different groups where possible.
-    fn pick_quotes(&mut self, theme: usize) -> Vec<Quote> {
+    fn pick_quotes(&mut self, theme: usize, group_of: &[Option<u32>]) -> Vec<Quote> {
+        let group = |c: &QuoteCandidate| group_of.get(c.record as usize).copied().flatten();
         let pool = &mut self.quotes[theme];
         pool.sort_by_key(QuoteCandidate::rank_key);
         let mut chosen: Vec<&QuoteCandidate> = Vec::new();
@@ -417,7 +493,10 @@ impl Aggregator {
                 if chosen.len() >= QUOTES_PER_THEME {
                     break;
                 }
+                let same_campaign =
+                    group(c).is_some() && chosen.iter().any(|x| group(x) == group(c));
                 if chosen.iter().any(|x| x.record == c.record)
+                    || same_campaign
                     || seen_text.contains(&c.text.as_str())
                 {
                     continue;

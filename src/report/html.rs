@@ -8,6 +8,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Report;
 use super::sanitize::display_safe;
+use super::write::theme_order;
 
 const CSS: &str = r#"
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.5}
@@ -30,18 +31,6 @@ fn pct(share: f64) -> String {
     format!("{:.1}%", share * 100.0)
 }
 
-/// The theme order used throughout: descending responses, codebook order on ties.
-fn theme_order(report: &Report) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..report.themes.len()).collect();
-    order.sort_by(|a, b| {
-        report.themes[*b]
-            .responses
-            .cmp(&report.themes[*a].responses)
-            .then_with(|| a.cmp(b))
-    });
-    order
-}
-
 fn bar_chart(report: &Report, order: &[usize]) -> Markup {
     let label_w = 190.0;
     let bar_w = 420.0;
@@ -62,7 +51,7 @@ fn bar_chart(report: &Report, order: &[usize]) -> Markup {
                 @let w = bar_w * th.responses as f64 / max;
                 text x=(label_w - 8.0) y=(y + 16.0) text-anchor="end" font-size="13" { (esc_text(&th.label)) }
                 rect x=(label_w) y=(y) width=(format!("{w:.1}")) height=(row_h - 8.0) fill="#4a6fa5" {}
-                text x=(label_w + w + 6.0) y=(y + 15.0) font-size="12" { (th.responses) " (" (pct(th.share)) ")" }
+                text x=(label_w + w + 6.0) y=(y + 15.0) font-size="12" { (th.responses) " (" (pct(th.share)) "); " (th.distinct_submissions) " distinct" }
             }
         }
     }
@@ -196,7 +185,8 @@ pub fn render(report: &Report) -> String {
                 }
                 @if !report.campaigns.is_empty() {
                     h2 { "Campaigns" }
-                    ul { @for c in &report.campaigns { li { strong { (c.id) } ": " (c.size) " near-identical responses" } } }
+                    p { "Identical or near-identical responses are grouped; each group counts once in “distinct submissions”." }
+                    ul { @for c in &report.campaigns { li { strong { (c.id) } ": " (c.size) " responses, beginning “" (esc_text(&c.representative.chars().take(160).collect::<String>())) "”" } } }
                 }
                 h2 { "Responses per theme" }
                 (bar_chart(report, &order))
@@ -212,7 +202,7 @@ pub fn render(report: &Report) -> String {
                     @let th = &report.themes[i];
                     section id=(format!("theme-{}", th.id)) {
                         h2 { (esc_text(&th.label)) }
-                        p { strong { (th.responses) " responses (" (pct(th.share)) " of coded responses)." } }
+                        p { strong { (th.responses) " responses (" (pct(th.share)) " of coded responses); " (th.distinct_submissions) " distinct submissions." } }
                         @if let Some(c) = report.codebook.themes.get(i) { @if !c.description.is_empty() { p { em { (esc_text(&c.description)) } } } }
                         @if !th.raised_most_by.is_empty() {
                             p { "Raised most by: "

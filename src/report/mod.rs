@@ -8,6 +8,7 @@
 //! that into a [`Report`], which the writers render without further input.
 
 mod aggregate;
+pub mod campaign;
 mod html;
 pub mod redact;
 pub mod sanitize;
@@ -19,6 +20,38 @@ pub use write::{write_codes_csv, write_html, write_json, write_summary_md, write
 
 use serde::Serialize;
 
+/// Which number the headline counts use when campaigns are found (both are
+/// always shown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Headline {
+    /// Every response counts (`--campaigns count-all`).
+    #[default]
+    CountAll,
+    /// A campaign group counts once (`--campaigns count-once`).
+    CountOnce,
+}
+
+/// How reports are built.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ReportOptions {
+    /// Crosstab attribute; `None` = respondent_type when present.
+    pub by: Option<String>,
+    pub headline: Headline,
+    /// Jaccard similarity at which two responses are campaign copies.
+    pub campaign_threshold: f64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            by: None,
+            headline: Headline::CountAll,
+            campaign_threshold: campaign::DEFAULT_THRESHOLD,
+        }
+    }
+}
+
 /// Version of report.json's layout (documented in docs/report-schema.md).
 pub const REPORT_SCHEMA: u32 = 1;
 
@@ -28,6 +61,8 @@ pub struct Report {
     pub schema: u32,
     pub tool: ToolInfo,
     pub codebook: CodebookInfo,
+    /// Which count orders themes and leads the summary.
+    pub headline: Headline,
     pub totals: Totals,
     pub themes: Vec<ThemeCount>,
     pub crosstab: Option<Crosstab>,
@@ -73,6 +108,8 @@ pub struct Totals {
     /// Coded, non-empty responses with no theme.
     pub responses_without_theme: u64,
     pub responses_with_theme: u64,
+    /// Coded responses with each campaign group counted once.
+    pub distinct_submissions: u64,
     /// Responses routed to restricted/flagged.jsonl.
     pub flagged_responses: u64,
     /// Response×question units coded (one line each in codes.jsonl).
@@ -91,6 +128,11 @@ pub struct ThemeCount {
     pub responses: u64,
     /// `responses / totals.records_coded`.
     pub share: f64,
+    /// Responses with each campaign group counted once (a group counts when
+    /// any of its members raised the theme).
+    pub distinct_submissions: u64,
+    /// `distinct_submissions / totals.distinct_submissions`.
+    pub distinct_share: f64,
     /// Responses per question (several text fields only).
     pub by_question: Vec<(String, u64)>,
     pub key_terms: Vec<KeyTerm>,

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::sanitize::{csv_cell, markdown_inline};
-use super::{Report, html};
+use super::{Headline, Report, html};
 
 fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
@@ -116,29 +116,37 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
         for c in &report.campaigns {
             let _ = writeln!(
                 md,
-                "- **{}**: {} near-identical responses, counted as one distinct submission in the distinct counts.",
-                c.id, c.size
+                "- **{}**: {} identical or near-identical responses, counted once in “distinct submissions”. It begins: “{}”",
+                c.id,
+                c.size,
+                markdown_inline(&c.representative.chars().take(160).collect::<String>())
             );
         }
         md.push('\n');
     }
     let _ = writeln!(md, "## Themes at a glance\n");
-    let _ = writeln!(md, "| Theme | Responses | Share |\n|---|---:|---:|");
-    let mut order: Vec<usize> = (0..report.themes.len()).collect();
-    order.sort_by(|a, b| {
-        report.themes[*b]
-            .responses
-            .cmp(&report.themes[*a].responses)
-            .then_with(|| a.cmp(b))
-    });
+    let once = report.headline == Headline::CountOnce;
+    if once {
+        let _ = writeln!(
+            md,
+            "Ordered by distinct submissions (each campaign counted once); shares are of {} distinct submissions.\n",
+            t.distinct_submissions
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| Theme | Responses | Distinct submissions | Share |\n|---|---:|---:|---:|"
+    );
+    let order = theme_order(report);
     for &i in &order {
         let th = &report.themes[i];
         let _ = writeln!(
             md,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} |",
             markdown_inline(&th.label),
             th.responses,
-            pct(th.share)
+            th.distinct_submissions,
+            pct(if once { th.distinct_share } else { th.share })
         );
     }
     md.push('\n');
@@ -147,9 +155,10 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
         let _ = writeln!(md, "## {}\n", markdown_inline(&th.label));
         let _ = writeln!(
             md,
-            "**{} responses ({} of coded responses).**",
+            "**{} responses ({} of coded responses); {} distinct submissions.**",
             th.responses,
-            pct(th.share)
+            pct(th.share),
+            th.distinct_submissions
         );
         if let Some(desc) = report.codebook.themes.get(i).map(|c| &c.description)
             && !desc.is_empty()
@@ -249,6 +258,21 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
         markdown_inline(&report.codebook.version)
     );
     md.into_bytes()
+}
+
+/// Themes in headline order: descending count (responses, or distinct
+/// submissions with `--campaigns count-once`), codebook order on ties.
+pub fn theme_order(report: &Report) -> Vec<usize> {
+    let key = |i: usize| {
+        let th = &report.themes[i];
+        match report.headline {
+            Headline::CountAll => th.responses,
+            Headline::CountOnce => th.distinct_submissions,
+        }
+    };
+    let mut order: Vec<usize> = (0..report.themes.len()).collect();
+    order.sort_by(|a, b| key(*b).cmp(&key(*a)).then_with(|| a.cmp(b)));
+    order
 }
 
 pub fn write_html(report: &Report) -> Vec<u8> {

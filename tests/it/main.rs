@@ -8,6 +8,7 @@ mod cli;
 mod codebook;
 mod corpus;
 mod index;
+mod privacy;
 mod reliability;
 mod reports;
 mod text;

@@ -1,0 +1,252 @@
+//! Campaign detection: grouping identical and near-identical responses (the
+//! same letter with a changed greeting, sign-off or an added sentence).
+//!
+//! - Exact duplicates: the same sequence of lowercased words (punctuation,
+//!   case and spacing ignored), for responses of at least
+//!   [`MIN_WORDS_EXACT`] words.
+//! - Near duplicates: MinHash over word 3-shingles by one-permutation hashing
+//!   ([`BINS`] bins, one hash per shingle, empty bins filled by rotation), so a
+//!   signature costs one hash per shingle; candidates by LSH ([`BANDS`] bands
+//!   of [`ROWS`]), kept when the share of equal bins — the Jaccard estimate —
+//!   reaches the threshold (default 0.8). Responses of at least
+//!   [`MIN_WORDS_NEAR`] words take part.
+//! - Groups are the connected components (union-find), numbered by size then
+//!   first appearance, so ids are stable for the same input.
+
+use rustc_hash::FxHasher;
+use std::hash::Hasher;
+
+use crate::text::TokenizedText;
+
+pub const BINS: usize = 64;
+pub const BANDS: usize = 8;
+pub const ROWS: usize = BINS / BANDS;
+pub const MIN_WORDS_EXACT: u32 = 5;
+pub const MIN_WORDS_NEAR: u32 = 15;
+pub const DEFAULT_THRESHOLD: f64 = 0.8;
+
+/// A response's fingerprint: 140 bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    pub exact: u64,
+    pub words: u32,
+    pub mins: [u16; BINS],
+}
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64 finaliser: spreads FxHash output over all bits.
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d049bb133111eb);
+    x ^ (x >> 31)
+}
+
+fn word_hash(w: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(w.as_bytes());
+    h.finish()
+}
+
+impl Signature {
+    pub fn of(tokens: &TokenizedText) -> Signature {
+        let n = tokens.len();
+        let words: Vec<u64> = (0..n).map(|i| word_hash(tokens.lower(i))).collect();
+        let mut exact = 0x51_7c_c1_b7_27_22_0a_95u64;
+        for w in &words {
+            exact = mix(exact ^ w);
+        }
+        let mut full = [u64::MAX; BINS];
+        let mut add = |h: u64| {
+            let h = mix(h);
+            let bin = (h >> 58) as usize;
+            full[bin] = full[bin].min(h & 0x03ff_ffff_ffff_ffff);
+        };
+        if n < 3 {
+            if n > 0 {
+                add(exact);
+            }
+        } else {
+            for w in words.windows(3) {
+                add(w[0] ^ w[1].rotate_left(21) ^ w[2].rotate_left(42));
+            }
+        }
+        // Densify: an empty bin borrows the next filled bin's value, salted
+        // by the distance, so two texts agree on it only if they agree there.
+        let mut mins = [0u16; BINS];
+        if full.iter().any(|v| *v != u64::MAX) {
+            for (b, slot) in mins.iter_mut().enumerate() {
+                let mut d = 0;
+                while full[(b + d) % BINS] == u64::MAX {
+                    d += 1;
+                }
+                let v = full[(b + d) % BINS];
+                *slot = (mix(v ^ d as u64) & 0xffff) as u16;
+            }
+        }
+        Signature {
+            exact,
+            words: n as u32,
+            mins,
+        }
+    }
+
+    /// Fold another answer of the same response into this signature.
+    pub fn merge(&mut self, other: &Signature) {
+        self.exact = mix(self.exact ^ other.exact.rotate_left(7));
+        self.words += other.words;
+        for (a, b) in self.mins.iter_mut().zip(other.mins) {
+            *a = (*a).min(b);
+        }
+    }
+
+    /// Estimated Jaccard similarity of the two word-shingle sets.
+    pub fn similarity(&self, other: &Signature) -> f64 {
+        let same = self
+            .mins
+            .iter()
+            .zip(&other.mins)
+            .filter(|(a, b)| a == b)
+            .count();
+        same as f64 / BINS as f64
+    }
+
+    fn band(&self, b: usize) -> u64 {
+        let mut h = FxHasher::default();
+        for v in &self.mins[b * ROWS..(b + 1) * ROWS] {
+            h.write_u16(*v);
+        }
+        mix(h.finish() ^ b as u64)
+    }
+}
+
+struct UnionFind {
+    parent: Vec<u32>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        UnionFind {
+            parent: (0..n as u32).collect(),
+        }
+    }
+
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let p = self.parent[x as usize];
+            self.parent[x as usize] = self.parent[p as usize];
+            x = p;
+        }
+        x
+    }
+
+    fn union(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            // Keep the smaller index as root: groups are named by first member.
+            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            self.parent[hi as usize] = lo;
+        }
+    }
+}
+
+/// Group responses (indices into `sigs`) that are campaign copies. Returns
+/// groups of two or more, each sorted, largest first, then by first member.
+pub fn find_groups(sigs: &[Signature], threshold: f64) -> Vec<Vec<u32>> {
+    let n = sigs.len();
+    let mut uf = UnionFind::new(n);
+    // Exact duplicates.
+    let mut exact: Vec<(u64, u32)> = sigs
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.words >= MIN_WORDS_EXACT)
+        .map(|(i, s)| (s.exact, i as u32))
+        .collect();
+    exact.sort_unstable();
+    for run in exact.chunk_by(|a, b| a.0 == b.0) {
+        for (_, i) in &run[1..] {
+            uf.union(run[0].1, *i);
+        }
+    }
+    // Near duplicates: responses sharing a band are candidates; each is
+    // checked against the first member of its bucket and its neighbour.
+    let near: Vec<u32> = (0..n as u32)
+        .filter(|i| sigs[*i as usize].words >= MIN_WORDS_NEAR)
+        .collect();
+    let mut bucket: Vec<(u64, u32)> = Vec::with_capacity(near.len());
+    for b in 0..BANDS {
+        bucket.clear();
+        bucket.extend(near.iter().map(|i| (sigs[*i as usize].band(b), *i)));
+        bucket.sort_unstable();
+        for run in bucket.chunk_by(|a, b| a.0 == b.0) {
+            if run.len() < 2 {
+                continue;
+            }
+            for w in 1..run.len() {
+                let i = run[w].1;
+                for j in [run[0].1, run[w - 1].1] {
+                    if uf.find(i) != uf.find(j)
+                        && sigs[i as usize].similarity(&sigs[j as usize]) >= threshold
+                    {
+                        uf.union(i, j);
+                    }
+                }
+            }
+        }
+    }
+    let mut groups: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+    for i in 0..n as u32 {
+        let r = uf.find(i);
+        groups.entry(r).or_default().push(i);
+    }
+    let mut out: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() >= 2).collect();
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a[0].cmp(&b[0])));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::Tokeniser;
+
+    fn sig(t: &str) -> Signature {
+        Signature::of(&Tokeniser::shared().tokenise(t))
+    }
+
+    const LETTER: &str = "We call on the review to create a legal duty on every council to fund kinship \
+        carers properly, with a national allowance and clear accountability when councils fail \
+        the children who live with grandparents, aunts and older siblings.";
+
+    #[test]
+    fn groups_copies_with_new_greetings_and_keeps_others_apart() {
+        let sigs = vec![
+            sig(&format!("Dear Review team, {LETTER} Yours, a grandmother")),
+            sig(
+                "Social workers need smaller caseloads so they can know the children they work with.",
+            ),
+            sig(&format!("To whom it may concern: {LETTER} Regards, Sam")),
+            sig(&format!("{LETTER}")),
+            sig(&format!(
+                "{LETTER} I have cared for my grandson for six years."
+            )),
+            sig(
+                "Ofsted inspections should ask children what they think of their homes and carers.",
+            ),
+        ];
+        let groups = find_groups(&sigs, DEFAULT_THRESHOLD);
+        assert_eq!(groups, vec![vec![0, 2, 3, 4]]);
+    }
+
+    #[test]
+    fn exact_copies_ignore_case_and_punctuation() {
+        let a = sig("Fund kinship carers properly, now and always.");
+        let b = sig("fund KINSHIP carers properly now and always");
+        assert_eq!(a.exact, b.exact);
+        assert_eq!(find_groups(&[a, b], 0.8), vec![vec![0, 1]]);
+        let short = [sig("N/A"), sig("n/a")];
+        assert!(
+            find_groups(&short, 0.8).is_empty(),
+            "short answers are not campaigns"
+        );
+    }
+}

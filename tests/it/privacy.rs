@@ -1,0 +1,281 @@
+//! Campaigns, safeguarding routing and redaction (issue 9).
+
+use std::collections::{BTreeSet, HashMap};
+
+use tempfile::TempDir;
+
+use crate::util::{gold_dev, read_jsonl, thematic, write};
+
+fn shingles(text: &str) -> BTreeSet<String> {
+    let toks = thematic::text::Tokeniser::shared().tokenise(text);
+    let words: Vec<&str> = (0..toks.len()).map(|i| toks.lower(i)).collect();
+    words.windows(3).map(|w| w.join(" ")).collect()
+}
+
+fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    let inter = a.intersection(b).count() as f64;
+    let union = a.union(b).count() as f64;
+    if union == 0.0 { 0.0 } else { inter / union }
+}
+
+#[test]
+fn dev_campaign_letter_is_one_group_and_groups_never_mix_unrelated_responses() {
+    let Some(gold) = gold_dev() else { return };
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&gold)
+        .assert()
+        .success();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let lines = read_jsonl(&gold);
+    let text: HashMap<String, String> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["id"].as_str().unwrap().to_owned(),
+                l["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let sets: HashMap<&String, BTreeSet<String>> =
+        text.iter().map(|(id, t)| (id, shingles(t))).collect();
+    let groups: Vec<Vec<String>> = report["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    let group_of: HashMap<&String, usize> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, ms)| ms.iter().map(move |m| (m, g)))
+        .collect();
+    // Brute force: every pair at Jaccard >= 0.9 must share a group.
+    let ids: Vec<&String> = text.keys().collect();
+    let mut close_pairs = 0;
+    for (i, a) in ids.iter().enumerate() {
+        for b in &ids[i + 1..] {
+            if sets[*a].len() >= 10 && jaccard(&sets[*a], &sets[*b]) >= 0.9 {
+                close_pairs += 1;
+                assert!(
+                    group_of.get(*a).is_some() && group_of.get(*a) == group_of.get(*b),
+                    "{a} and {b} are copies but not grouped"
+                );
+            }
+        }
+    }
+    assert!(
+        close_pairs >= 11,
+        "the campaign letter's copies are close pairs"
+    );
+    // The campaign letter: 12 copies in one group, all labelled alike in gold.
+    let labels: HashMap<String, Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            let t = l["themes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+                .collect();
+            (l["id"].as_str().unwrap().to_owned(), t)
+        })
+        .collect();
+    let biggest = groups
+        .iter()
+        .max_by_key(|g| g.len())
+        .expect("a campaign group");
+    assert_eq!(biggest.len(), 12);
+    for m in biggest {
+        assert_eq!(
+            labels[m],
+            ["accountability", "strengthening_families", "sustainability"],
+            "{m}"
+        );
+    }
+    // No group mixes unrelated responses: every member is close to the group's first.
+    for g in &groups {
+        for m in &g[1..] {
+            let j = jaccard(&sets[&g[0]], &sets[m]);
+            assert!(j >= 0.5, "{} and {m} grouped at Jaccard {j:.2}", g[0]);
+        }
+    }
+    // Both counts are reported side by side.
+    let totals = &report["totals"];
+    assert_eq!(
+        totals["distinct_submissions"].as_u64().unwrap(),
+        totals["records_coded"].as_u64().unwrap()
+            - groups.iter().map(|g| g.len() as u64 - 1).sum::<u64>()
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("Distinct submissions"));
+    assert!(summary.contains("**C1**: 12 identical or near-identical responses"));
+}
+
+#[test]
+fn count_once_headline_orders_by_distinct_submissions() {
+    let dir = TempDir::new().unwrap();
+    let letter = "We demand a legal duty to fund kinship carers and a national allowance for every family raising a relative's child.";
+    let mut lines = Vec::new();
+    for i in 0..6 {
+        lines.push(serde_json::json!({"id": format!("c{i}"), "text": format!("Dear review, {letter} Thanks, person {i}")}).to_string());
+    }
+    let others = [
+        "Social workers have caseloads that are far too high to know the children they work with.",
+        "Ofsted should ask children in care what they think of the homes they live in.",
+        "Early help services closed in our town and families now wait until there is a crisis.",
+        "Care leavers need somewhere to live at eighteen and someone to call when things go wrong.",
+    ];
+    for (i, t) in others.iter().enumerate() {
+        lines.push(serde_json::json!({"id": format!("o{i}"), "text": t}).to_string());
+    }
+    let input = write(dir.path(), "c.jsonl", lines.join("\n"));
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--campaigns", "count-once", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["headline"], "count-once");
+    assert_eq!(report["campaigns"][0]["size"], 6);
+    assert_eq!(report["totals"]["distinct_submissions"], 5);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("Ordered by distinct submissions"));
+    // Quotes come once per campaign group.
+    for theme in report["themes"].as_array().unwrap() {
+        let from_campaign = theme["quotes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["id"].as_str().unwrap().starts_with('c'))
+            .count();
+        assert!(from_campaign <= 1, "{}", theme["id"]);
+    }
+}
+
+#[test]
+fn flagged_responses_are_routed_and_never_published() {
+    let dir = TempDir::new().unwrap();
+    let secret = "my foster carer hits me and nobody listens to me";
+    let lines = [
+        serde_json::json!({"id": "f1", "respondent_type": "care_experienced",
+            "text": format!("Foster care and placement moves matter. {secret}. Please help, children's homes are scary.")}),
+        serde_json::json!({"id": "n1", "respondent_type": "foster_carer",
+            "text": "Foster care placements need stability and children's homes need love."}),
+    ];
+    let body: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let input = write(dir.path(), "f.jsonl", body.join("\n"));
+    let codebook = write(
+        dir.path(),
+        "cb.toml",
+        "name = \"t\"\n[[theme]]\nid = \"care\"\nkeywords = [\"foster care\", \"children's home\"]\n\
+         [[flag]]\nid = \"safeguarding\"\nkeywords = [\"hits me\"]\n",
+    );
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--codebook"])
+        .arg(&codebook)
+        .arg("--out")
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "warning: 1 response(s) flagged for safeguarding review",
+        ));
+    let flagged = read_jsonl(&out.join("restricted/flagged.jsonl"));
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0]["id"], "f1");
+    assert!(
+        flagged[0]["evidence"]["safeguarding"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for body in [&summary, &html] {
+        assert!(!body.contains("hits me"));
+        assert!(!body.contains("scary"));
+        assert!(body.contains("restricted/flagged.jsonl"));
+    }
+    // Search hides the text unless --no-redact.
+    let shown = thematic()
+        .args(["search", "--json", "--out"])
+        .arg(&out)
+        .arg("foster")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    assert!(!shown.contains("hits me"));
+    let private = thematic()
+        .args(["search", "--json", "--no-redact", "--out"])
+        .arg(&out)
+        .arg("hits")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(private.stdout)
+            .unwrap()
+            .contains("hits me")
+    );
+}
+
+#[test]
+fn search_output_is_redacted_unless_asked() {
+    let dir = TempDir::new().unwrap();
+    let text = "Kinship care saved us. Email me at jane.doe@example.org or call 07700 900123, my name is Jane Doe, LS1 4AP, NHS number 943 476 5919.";
+    let input = write(
+        dir.path(),
+        "r.jsonl",
+        serde_json::json!({"id": "k", "text": text}).to_string(),
+    );
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let redacted = thematic()
+        .args(["search", "--out"])
+        .arg(&out)
+        .arg("kinship")
+        .output()
+        .unwrap();
+    let redacted = String::from_utf8(redacted.stdout).unwrap();
+    for secret in [
+        "jane.doe@example.org",
+        "07700 900123",
+        "Jane Doe",
+        "LS1 4AP",
+        "943 476 5919",
+    ] {
+        assert!(!redacted.contains(secret), "{secret} in {redacted}");
+    }
+    assert!(redacted.contains("[email]"));
+    let private = thematic()
+        .args(["search", "--no-redact", "--out"])
+        .arg(&out)
+        .arg("kinship")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(private.stdout)
+            .unwrap()
+            .contains("jane.doe@example.org")
+    );
+}
