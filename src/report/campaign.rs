@@ -225,7 +225,7 @@ mod tests {
                 "Social workers need smaller caseloads so they can know the children they work with.",
             ),
             sig(&format!("To whom it may concern: {LETTER} Regards, Sam")),
-            sig(&format!("{LETTER}")),
+            sig(LETTER),
             sig(&format!(
                 "{LETTER} I have cared for my grandson for six years."
             )),
