@@ -69,7 +69,7 @@ fn dev_campaign_letter_is_one_group_and_groups_never_mix_unrelated_responses() {
             if sets[*a].len() >= 10 && jaccard(&sets[*a], &sets[*b]) >= 0.9 {
                 close_pairs += 1;
                 assert!(
-                    group_of.get(*a).is_some() && group_of.get(*a) == group_of.get(*b),
+                    group_of.contains_key(*a) && group_of.get(*a) == group_of.get(*b),
                     "{a} and {b} are copies but not grouped"
                 );
             }
