@@ -14,7 +14,6 @@ use crossbeam_channel::bounded;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
 use crate::classify::{Classifier, CodeHit, Coding, Source};
 use crate::codebook::{Code, Codebook, CodebookError};
@@ -24,7 +23,7 @@ use crate::output::{OutputDir, OutputError, StagedWriter};
 use crate::report::campaign::Signature;
 use crate::report::{self, Aggregator, Report, ReportOptions, TermStats, UnitInput};
 use crate::search::{UNITS_FILE, UnitsWriter};
-use crate::text::{Tokeniser, TokenizedText};
+use crate::text::{Tokeniser, TokenizedText, encode_terms};
 
 /// File names inside the output directory.
 pub mod files {
@@ -176,13 +175,19 @@ impl Sinks<'_> {
             .flat_map(|(ri, r)| r.answers.iter().map(move |(q, t)| (ri, *q, t.as_str())))
             .collect();
         let classifier = self.classifier;
-        let coded: Vec<(TokenizedText, Coding, Signature)> = units
+        let indexing = self.index.is_some();
+        let coded: Vec<(TokenizedText, Coding, Signature, String)> = units
             .par_iter()
             .map(|(_, _, text)| {
                 let tokens = Tokeniser::shared().tokenise(text);
                 let coding = classifier.classify(text, &tokens);
                 let signature = Signature::of(&tokens);
-                (tokens, coding, signature)
+                let terms = if indexing {
+                    encode_terms(&tokens)
+                } else {
+                    String::new()
+                };
+                (tokens, coding, signature, terms)
             })
             .collect();
         let codebook = classifier.codebook();
@@ -194,7 +199,7 @@ impl Sinks<'_> {
             .fold_chunks(
                 64,
                 || TermStats::new(n_themes),
-                |mut acc, (tokens, coding, _)| {
+                |mut acc, (tokens, coding, _, _)| {
                     let themes: Vec<usize> = coding.themes.iter().map(|h| h.code).collect();
                     acc.add(tokens, &themes);
                     acc
@@ -204,7 +209,7 @@ impl Sinks<'_> {
         for partial in terms {
             self.aggregator.add_terms(partial);
         }
-        for ((ri, q, text), (tokens, coding, signature)) in units.iter().zip(&coded) {
+        for ((ri, q, text), (tokens, coding, signature, terms)) in units.iter().zip(&coded) {
             let r = &responses[*ri];
             let ord = self.next_ord;
             self.next_ord += 1;
@@ -220,6 +225,7 @@ impl Sinks<'_> {
                     id: &r.id,
                     question,
                     text,
+                    terms,
                     attributes: &r.attributes,
                     themes: &theme_ids,
                 })?;
@@ -255,33 +261,81 @@ impl Sinks<'_> {
     }
 }
 
-fn evidence_json(code: &Code, hit: &CodeHit, text: &str) -> Value {
-    Value::Array(
-        hit.evidence
-            .iter()
-            .map(|e| {
-                let mut m = Map::new();
-                match e.source {
-                    Source::Keyword(k) => {
-                        m.insert(
-                            "keyword".into(),
-                            code.keywords[k as usize].item.source.clone().into(),
-                        );
+/// One evidence span as written to codes.jsonl and the restricted file.
+#[derive(Serialize)]
+struct EvidenceOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keyword: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    start: u32,
+    end: u32,
+    text: &'a str,
+}
+
+/// `{code id: [evidence…]}` for some hits, serialised without building JSON values.
+struct EvidenceMap<'a> {
+    hits: &'a [CodeHit],
+    codes: &'a [Code],
+    text: &'a str,
+}
+
+impl Serialize for EvidenceMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.hits.len()))?;
+        for hit in self.hits {
+            let code = &self.codes[hit.code];
+            let spans: Vec<EvidenceOut<'_>> = hit
+                .evidence
+                .iter()
+                .map(|e| {
+                    let (keyword, rule) = match e.source {
+                        Source::Keyword(k) => {
+                            (Some(code.keywords[k as usize].item.source.as_str()), None)
+                        }
+                        Source::Rule(r) => (None, Some(code.rules[r as usize].id.as_str())),
+                    };
+                    EvidenceOut {
+                        keyword,
+                        rule,
+                        start: e.char_start,
+                        end: e.char_end,
+                        text: self
+                            .text
+                            .get(e.byte_start as usize..e.byte_end as usize)
+                            .unwrap_or_default(),
                     }
-                    Source::Rule(r) => {
-                        m.insert("rule".into(), code.rules[r as usize].id.clone().into());
-                    }
-                }
-                m.insert("start".into(), e.char_start.into());
-                m.insert("end".into(), e.char_end.into());
-                let matched = text
-                    .get(e.byte_start as usize..e.byte_end as usize)
-                    .unwrap_or_default();
-                m.insert("text".into(), matched.into());
-                Value::Object(m)
-            })
-            .collect(),
-    )
+                })
+                .collect();
+            map.serialize_entry(&code.id, &spans)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct CodesLine<'a> {
+    id: &'a str,
+    question: &'a str,
+    ordinal: u64,
+    themes: Vec<&'a str>,
+    flags: Vec<&'a str>,
+    evidence: EvidenceMap<'a>,
+}
+
+#[derive(Serialize)]
+struct FlaggedLine<'a> {
+    id: &'a str,
+    question: &'a str,
+    ordinal: u64,
+    flags: Vec<&'a str>,
+    evidence: EvidenceMap<'a>,
+    text: &'a str,
+}
+
+fn ids<'a>(hits: &[CodeHit], codes: &'a [Code]) -> Vec<&'a str> {
+    hits.iter().map(|h| codes[h.code].id.as_str()).collect()
 }
 
 /// One line of codes.jsonl. Flag evidence stays in the restricted file.
@@ -293,19 +347,18 @@ pub fn codes_line(
     text: &str,
     coding: &Coding,
 ) -> Vec<u8> {
-    let mut evidence = Map::new();
-    for hit in &coding.themes {
-        let code = &codebook.themes[hit.code];
-        evidence.insert(code.id.clone(), evidence_json(code, hit, text));
-    }
-    let line = json!({
-        "id": id,
-        "question": question,
-        "ordinal": ord,
-        "themes": coding.themes.iter().map(|h| codebook.themes[h.code].id.as_str()).collect::<Vec<_>>(),
-        "flags": coding.flags.iter().map(|h| codebook.flags[h.code].id.as_str()).collect::<Vec<_>>(),
-        "evidence": evidence,
-    });
+    let line = CodesLine {
+        id,
+        question,
+        ordinal: ord,
+        themes: ids(&coding.themes, &codebook.themes),
+        flags: ids(&coding.flags, &codebook.flags),
+        evidence: EvidenceMap {
+            hits: &coding.themes,
+            codes: &codebook.themes,
+            text,
+        },
+    };
     serde_json::to_vec(&line).unwrap_or_default()
 }
 
@@ -317,19 +370,18 @@ fn flagged_line(
     text: &str,
     coding: &Coding,
 ) -> Vec<u8> {
-    let mut evidence = Map::new();
-    for hit in &coding.flags {
-        let code = &codebook.flags[hit.code];
-        evidence.insert(code.id.clone(), evidence_json(code, hit, text));
-    }
-    let line = json!({
-        "id": id,
-        "question": question,
-        "ordinal": ord,
-        "flags": coding.flags.iter().map(|h| codebook.flags[h.code].id.as_str()).collect::<Vec<_>>(),
-        "evidence": evidence,
-        "text": text,
-    });
+    let line = FlaggedLine {
+        id,
+        question,
+        ordinal: ord,
+        flags: ids(&coding.flags, &codebook.flags),
+        evidence: EvidenceMap {
+            hits: &coding.flags,
+            codes: &codebook.flags,
+            text,
+        },
+        text,
+    };
     serde_json::to_vec(&line).unwrap_or_default()
 }
 
@@ -416,11 +468,13 @@ pub fn index_only(settings: &RunSettings) -> Result<u64, PipelineError> {
             let Item::Record(rec) = item else { continue };
             for (q, answer) in rec.answers.iter().enumerate() {
                 let Some(text) = answer else { continue };
+                let terms = encode_terms(&Tokeniser::shared().tokenise(text));
                 index.add(&UnitDoc {
                     ord,
                     id: &rec.id,
                     question: &questions[q],
                     text,
+                    terms: &terms,
                     attributes: &rec.attributes,
                     themes: &[],
                 })?;

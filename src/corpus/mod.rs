@@ -10,7 +10,6 @@
 mod csv_reader;
 mod jsonl;
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -140,7 +139,7 @@ pub struct CorpusReader {
     options: ReadOptions,
     pending: std::vec::IntoIter<(InputSource, Format)>,
     current: Option<FileReader>,
-    seen_ids: HashSet<String>,
+    seen_ids: rustc_hash::FxHashSet<String>,
     /// Total bytes of the file inputs (for progress); stdin counts 0.
     total_bytes: u64,
 }
@@ -197,7 +196,7 @@ impl CorpusReader {
             options,
             pending: planned.into_iter(),
             current: None,
-            seen_ids: HashSet::new(),
+            seen_ids: rustc_hash::FxHashSet::default(),
             total_bytes,
         })
     }

@@ -5,13 +5,14 @@
 //! | `ord`      | the unit's ordinal: its line in codes.jsonl (u64, fast)       |
 //! | `id`       | response id (raw string)                                     |
 //! | `question` | question name (raw string, fast)                             |
-//! | `text`     | the response text (stored; indexed by the `thematic` tokenizer, with positions) |
+//! | `text`     | the response text (stored only)                              |
+//! | `body`     | the text's terms, with positions (indexed, not stored)       |
 //! | `attrs`    | attributes as a JSON object (raw strings, stored)            |
 //! | `theme`    | theme facets `/theme/ID` as coded at `run` time              |
 //!
-//! `text` is indexed by the shared tokeniser, registered with tantivy as
-//! `thematic` ([`ThematicTokenizer`]), so the index sees exactly the tokens the
-//! classifier saw.
+//! `body` receives the terms of the tokens the classifier already used, as a
+//! term wire string split by the `thematic-terms` tokenizer, so each answer
+//! is tokenised once (see `text::tantivy_bridge`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,7 +24,9 @@ use tantivy::schema::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
-use crate::text::{TANTIVY_TOKENIZER_NAME, ThematicTokenizer};
+use crate::text::{
+    TANTIVY_TOKENIZER_NAME, TERM_WIRE_TOKENIZER_NAME, TermWireTokenizer, ThematicTokenizer,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -50,6 +53,7 @@ pub struct Fields {
     pub id: Field,
     pub question: Field,
     pub text: Field,
+    pub body: Field,
     pub attrs: Field,
     pub theme: Field,
 }
@@ -59,12 +63,13 @@ pub fn schema() -> (Schema, Fields) {
     let ord = b.add_u64_field("ord", INDEXED | STORED | FAST);
     let id = b.add_text_field("id", STRING | STORED);
     let question = b.add_text_field("question", STRING | STORED | FAST);
-    let text_options = TextOptions::default().set_stored().set_indexing_options(
+    let text = b.add_text_field("text", STORED);
+    let body_options = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer(TANTIVY_TOKENIZER_NAME)
+            .set_tokenizer(TERM_WIRE_TOKENIZER_NAME)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
-    let text = b.add_text_field("text", text_options);
+    let body = b.add_text_field("body", body_options);
     let attrs = b.add_json_field(
         "attrs",
         JsonObjectOptions::default()
@@ -79,6 +84,7 @@ pub fn schema() -> (Schema, Fields) {
             id,
             question,
             text,
+            body,
             attrs,
             theme,
         },
@@ -86,9 +92,9 @@ pub fn schema() -> (Schema, Fields) {
 }
 
 fn register(index: &Index) {
-    index
-        .tokenizers()
-        .register(TANTIVY_TOKENIZER_NAME, ThematicTokenizer);
+    let tokenizers = index.tokenizers();
+    tokenizers.register(TANTIVY_TOKENIZER_NAME, ThematicTokenizer);
+    tokenizers.register(TERM_WIRE_TOKENIZER_NAME, TermWireTokenizer);
 }
 
 /// One unit to index.
@@ -97,6 +103,8 @@ pub struct UnitDoc<'a> {
     pub id: &'a str,
     pub question: &'a str,
     pub text: &'a str,
+    /// `encode_terms(tokens)` of the text, computed by the caller.
+    pub terms: &'a str,
     pub attributes: &'a [(String, String)],
     pub themes: &'a [&'a str],
 }
@@ -140,6 +148,7 @@ impl IndexBuilder {
         doc.add_text(f.id, unit.id);
         doc.add_text(f.question, unit.question);
         doc.add_text(f.text, unit.text);
+        doc.add_text(f.body, unit.terms);
         let attrs: BTreeMap<String, OwnedValue> = unit
             .attributes
             .iter()

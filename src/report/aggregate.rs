@@ -1,6 +1,6 @@
 //! Streaming aggregation of coded units into a [`Report`].
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::campaign::{Signature, find_groups};
 pub use super::terms::TermStats;
@@ -108,14 +108,14 @@ impl Aggregator {
             options,
             signatures: Vec::new(),
             attr_names: Vec::new(),
-            attr_index: HashMap::new(),
+            attr_index: HashMap::default(),
             attr_values: Vec::new(),
             responses: Vec::new(),
             units: 0,
             terms: TermStats::new(codebook.themes.len()),
             quotes: vec![Vec::new(); codebook.themes.len()],
             reject_count: 0,
-            reject_reasons: HashMap::new(),
+            reject_reasons: HashMap::default(),
         }
     }
 
@@ -142,7 +142,7 @@ impl Aggregator {
                     let a = self.attr_names.len() as u16;
                     self.attr_names.push(name.clone());
                     self.attr_index.insert(name.clone(), a);
-                    self.attr_values.push((Vec::new(), HashMap::new()));
+                    self.attr_values.push((Vec::new(), HashMap::default()));
                     a
                 }
             };

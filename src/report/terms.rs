@@ -38,23 +38,28 @@ impl TermStats {
         for t in themes {
             self.units_per_theme[*t] += 1;
         }
-        let mut seen: Vec<&str> = Vec::with_capacity(tokens.len());
+        // Distinct content stems of this unit, each with its first surface form.
+        let mut seen: Vec<(&str, usize)> = Vec::with_capacity(tokens.len());
         for (i, tok) in tokens.tokens().iter().enumerate() {
             if tok.is_stopword {
                 continue;
             }
             let stem = tokens.stem(i);
-            if stem.chars().count() < 3 || !stem.chars().all(char::is_alphabetic) {
+            if stem.len() < 3 || !stem.chars().all(char::is_alphabetic) {
                 continue;
             }
-            if !seen.contains(&stem) {
-                seen.push(stem);
-                if !self.surface.contains_key(stem) {
-                    self.surface
-                        .insert(stem.to_owned(), tokens.lower(i).to_owned());
-                }
+            seen.push((stem, i));
+        }
+        // Stable sort keeps the first occurrence of each stem first.
+        seen.sort_by(|a, b| a.0.cmp(b.0));
+        seen.dedup_by(|a, b| a.0 == b.0);
+        for (stem, i) in &seen {
+            if !self.surface.contains_key(*stem) {
+                self.surface
+                    .insert((*stem).to_owned(), tokens.lower(*i).to_owned());
             }
         }
+        let seen = seen.into_iter().map(|(stem, _)| stem);
         let n_themes = self.units_per_theme.len();
         for stem in seen {
             let entry = match self.df.get_mut(stem) {

@@ -177,7 +177,7 @@ impl Searcher {
     }
 
     fn item_query(&self, item: &Item) -> Box<dyn TantivyQuery> {
-        let body = self.index.fields.text;
+        let body = self.index.fields.body;
         let term = |w: &WordPattern| match w {
             WordPattern::Stem(s) => Term::from_field_text(body, s),
             WordPattern::Exact(s) | WordPattern::Prefix(s) => {
@@ -210,7 +210,7 @@ impl Searcher {
         Ok(match q {
             Query::Item(item) => self.item_query(item),
             Query::Near { items, distance } => {
-                let body = self.index.fields.text;
+                let body = self.index.fields.body;
                 let single = |i: &Item| match i.words.as_slice() {
                     [WordPattern::Stem(s)] => Some(Term::from_field_text(body, s)),
                     [WordPattern::Exact(s)] => Some(Term::from_field_text(body, &format!("={s}"))),

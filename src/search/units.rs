@@ -37,8 +37,8 @@ fn words(n: usize) -> usize {
 /// Builds units.bin in memory while units stream past.
 pub struct UnitsWriter {
     header: UnitsHeader,
-    value_index: Vec<std::collections::HashMap<String, u32>>,
-    attr_index: std::collections::HashMap<String, usize>,
+    value_index: Vec<rustc_hash::FxHashMap<String, u32>>,
+    attr_index: rustc_hash::FxHashMap<String, usize>,
     rows: Vec<UnitRow>,
 }
 
@@ -56,7 +56,7 @@ impl UnitsWriter {
                 attributes: Vec::new(),
             },
             value_index: Vec::new(),
-            attr_index: std::collections::HashMap::new(),
+            attr_index: rustc_hash::FxHashMap::default(),
             rows: Vec::new(),
         }
     }

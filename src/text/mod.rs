@@ -12,7 +12,10 @@
 
 mod tantivy_bridge;
 
-pub use tantivy_bridge::{TANTIVY_TOKENIZER_NAME, ThematicTokenizer, to_tantivy_tokens};
+pub use tantivy_bridge::{
+    TANTIVY_TOKENIZER_NAME, TERM_WIRE_TOKENIZER_NAME, TermWireTokenizer, ThematicTokenizer,
+    encode_terms,
+};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::RefCell;

@@ -1,87 +1,161 @@
 //! How [`TokenizedText`] becomes tantivy terms. Each word is indexed twice at
 //! the same position: its stem (`foster`) for ordinary words and phrases, and
 //! its lowercased surface form behind a `=` (`=fostering`) for exact items and
-//! prefix wildcards. Indexing ([`to_tantivy_tokens`], fed to tantivy as a
-//! pre-tokenised string so nothing is tokenised twice) and tantivy's own view
-//! of the field ([`ThematicTokenizer`], registered under
-//! [`TANTIVY_TOKENIZER_NAME`]) are the same function.
+//! prefix wildcards.
+//!
+//! The pipeline tokenises each answer once, for coding, and hands tantivy the
+//! resulting terms as a compact *term wire* string ([`encode_terms`]): per
+//! word, `stem US surface RS`. The `thematic-terms` tokenizer
+//! ([`TermWireTokenizer`]) only splits that string, reusing one token buffer,
+//! so indexing re-does no segmentation, lowercasing or stemming. The
+//! `thematic` tokenizer ([`ThematicTokenizer`]) takes raw text through the
+//! same two functions, so both give identical terms.
 
 use tantivy::tokenizer::{Token as TantivyToken, TokenStream, Tokenizer};
 
 use super::{Tokeniser, TokenizedText};
 
-/// The name the tokenizer is registered under in every thematic index.
+/// The tokenizer for raw text, registered in every thematic index.
 pub const TANTIVY_TOKENIZER_NAME: &str = "thematic";
+/// The tokenizer for term wire strings (the indexed `body` field).
+pub const TERM_WIRE_TOKENIZER_NAME: &str = "thematic-terms";
 
 /// Prefix that marks a surface-form term in the index.
 pub const SURFACE_MARK: char = '=';
 
-/// The indexed terms of a tokenised text: stem then `=surface`, both at the
-/// word's position, with byte offsets into the original text.
-pub fn to_tantivy_tokens(tokens: &TokenizedText) -> Vec<TantivyToken> {
-    let mut out = Vec::with_capacity(tokens.len() * 2);
-    for (position, tok) in tokens.tokens().iter().enumerate() {
-        let offset_from = tok.byte_start as usize;
-        let offset_to = tok.byte_end as usize;
-        out.push(TantivyToken {
-            offset_from,
-            offset_to,
-            position,
-            text: tokens.stem(position).to_owned(),
-            position_length: 1,
-        });
-        let lower = tokens.lower(position);
-        let mut surface = String::with_capacity(lower.len() + 1);
-        surface.push(SURFACE_MARK);
-        surface.push_str(lower);
-        out.push(TantivyToken {
-            offset_from,
-            offset_to,
-            position,
-            text: surface,
-            position_length: 1,
-        });
+/// Separates a word's stem from its surface form on the wire.
+const UNIT_SEP: char = '\u{1f}';
+/// Ends a word on the wire.
+const RECORD_SEP: char = '\u{1e}';
+
+/// The term wire string of a tokenised text. Words never contain control
+/// characters (UAX #29 breaks on them), so the separators are unambiguous.
+pub fn encode_terms(tokens: &TokenizedText) -> String {
+    let mut wire = String::with_capacity(tokens.len() * 16);
+    for i in 0..tokens.len() {
+        wire.push_str(tokens.stem(i));
+        wire.push(UNIT_SEP);
+        wire.push_str(tokens.lower(i));
+        wire.push(RECORD_SEP);
     }
-    out
+    wire
 }
 
-/// The tantivy face of [`Tokeniser`].
-#[derive(Clone, Default)]
-pub struct ThematicTokenizer;
-
-pub struct ThematicTokenStream {
-    tokens: std::vec::IntoIter<TantivyToken>,
-    current: TantivyToken,
+/// Streams the terms of a wire string: stem, then `=surface`, per position.
+pub struct TermStream<S> {
+    wire: S,
+    at: usize,
+    position: usize,
+    surface_next: bool,
+    token: TantivyToken,
 }
 
-impl Tokenizer for ThematicTokenizer {
-    type TokenStream<'a> = ThematicTokenStream;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> ThematicTokenStream {
-        let tokens = to_tantivy_tokens(&Tokeniser::shared().tokenise(text));
-        ThematicTokenStream {
-            tokens: tokens.into_iter(),
-            current: TantivyToken::default(),
+impl<S: AsRef<str>> TermStream<S> {
+    pub fn new(wire: S) -> Self {
+        TermStream {
+            wire,
+            at: 0,
+            position: 0,
+            surface_next: false,
+            token: TantivyToken::default(),
         }
     }
 }
 
-impl TokenStream for ThematicTokenStream {
+impl<S: AsRef<str>> TokenStream for TermStream<S> {
     fn advance(&mut self) -> bool {
-        match self.tokens.next() {
-            Some(token) => {
-                self.current = token;
-                true
-            }
-            None => false,
+        let wire = self.wire.as_ref();
+        if self.at >= wire.len() {
+            return false;
         }
+        let sep = if self.surface_next {
+            RECORD_SEP
+        } else {
+            UNIT_SEP
+        };
+        let rest = &wire[self.at..];
+        let len = rest.find(sep).unwrap_or(rest.len());
+        let term = &rest[..len];
+        self.token.text.clear();
+        if self.surface_next {
+            self.token.text.push(SURFACE_MARK);
+        }
+        self.token.text.push_str(term);
+        self.token.position = self.position;
+        self.token.position_length = 1;
+        self.token.offset_from = self.at;
+        self.token.offset_to = self.at + len;
+        self.at += len + sep.len_utf8();
+        if self.surface_next {
+            self.position += 1;
+        }
+        self.surface_next = !self.surface_next;
+        true
     }
 
     fn token(&self) -> &TantivyToken {
-        &self.current
+        &self.token
     }
 
     fn token_mut(&mut self) -> &mut TantivyToken {
-        &mut self.current
+        &mut self.token
+    }
+}
+
+/// Splits term wire strings; see the module doc.
+#[derive(Clone, Default)]
+pub struct TermWireTokenizer;
+
+impl Tokenizer for TermWireTokenizer {
+    type TokenStream<'a> = TermStream<&'a str>;
+
+    fn token_stream<'a>(&'a mut self, wire: &'a str) -> TermStream<&'a str> {
+        TermStream::new(wire)
+    }
+}
+
+/// The tantivy face of [`Tokeniser`] for raw text.
+#[derive(Clone, Default)]
+pub struct ThematicTokenizer;
+
+impl Tokenizer for ThematicTokenizer {
+    type TokenStream<'a> = TermStream<String>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream<String> {
+        TermStream::new(encode_terms(&Tokeniser::shared().tokenise(text)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(mut stream: impl TokenStream) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push((stream.token().position, stream.token().text.clone()));
+        }
+        out
+    }
+
+    #[test]
+    fn raw_text_and_wire_give_the_same_terms() {
+        let text = "Fostering children’s homes, 3,000 times!";
+        let wire = encode_terms(&Tokeniser::shared().tokenise(text));
+        let via_wire = terms(TermWireTokenizer.token_stream(&wire));
+        let via_text = terms(ThematicTokenizer.token_stream(text));
+        assert_eq!(via_wire, via_text);
+        assert_eq!(
+            via_wire[..4],
+            [
+                (0, "foster".to_owned()),
+                (0, "=fostering".to_owned()),
+                (1, "children".to_owned()),
+                (1, "=children's".to_owned())
+            ]
+        );
+        // "3,000" is one word (UAX #29 joins digits across a comma).
+        assert_eq!(via_wire.last(), Some(&(4, "=times".to_owned())));
+        assert!(terms(TermWireTokenizer.token_stream("")).is_empty());
     }
 }

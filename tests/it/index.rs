@@ -30,7 +30,7 @@ fn a_phrase_from_dev_is_found_in_the_index() {
     let opened = thematic::index::open(&out.join("index")).expect("open index");
     assert_eq!(opened.num_docs(), 400);
     let searcher = opened.reader.searcher();
-    let query = PhraseQuery::new(phrase_terms(opened.fields.text, "social workers"));
+    let query = PhraseQuery::new(phrase_terms(opened.fields.body, "social workers"));
     let hits = searcher.search(&query, &Count).unwrap();
     let expected = std::fs::read_to_string(&gold)
         .unwrap()
@@ -51,7 +51,7 @@ fn a_phrase_from_dev_is_found_in_the_index() {
     let unit = opened.stored_unit(&doc);
     assert!(unit.text.to_lowercase().contains("social worker"));
     assert!(unit.attributes.iter().any(|(k, _)| k == "respondent_type"));
-    let exact = Term::from_field_text(opened.fields.text, "=workers");
+    let exact = Term::from_field_text(opened.fields.body, "=workers");
     let exact_hits = searcher
         .search(
             &tantivy::query::TermQuery::new(exact, IndexRecordOption::Basic),
