@@ -16,18 +16,19 @@ use crate::text::Tokeniser;
 pub const DEFAULT_CODEBOOK_TOML: &str = include_str!("../../corpora/care-review/codebook.toml");
 
 /// Negators used when `[defaults]` names none: dismissive cues, not bare "no",
-/// so "no stable placement" and "not enough funding" keep their theme.
+/// so "no stable placement" and "not enough funding" keep their theme; and
+/// not "not just" or plain "rather than", which assert what follows them.
 pub const DEFAULT_NEGATORS: &[&str] = &[
     "not about",
     "isn't about",
     "is not about",
     "wasn't about",
     "not really about",
-    "not just about",
     "nothing to do with",
     "never mind",
-    "rather than",
-    "not because of",
+    "leaving aside",
+    "regardless of",
+    "rather than focusing on",
 ];
 
 /// A validated coding frame.

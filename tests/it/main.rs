@@ -9,6 +9,7 @@ mod codebook;
 mod corpus;
 mod index;
 mod privacy;
+mod quality;
 mod reliability;
 mod reports;
 mod text;

@@ -156,8 +156,13 @@ fn a_10_mb_response_is_coded_with_correct_offsets() {
     let text = format!("{filler}and then there was foster care at the very end");
     let line = serde_json::json!({"id": "big", "text": text}).to_string();
     let input = write(dir.path(), "big.jsonl", line);
+    let codebook = write(
+        dir.path(),
+        "cb.toml",
+        "[[theme]]\nid = \"care\"\nkeywords = [\"foster care\"]\n",
+    );
     let out = dir.path().join("out");
-    run(&input, &out, &[]).success();
+    run(&input, &out, &["--codebook", codebook.to_str().unwrap()]).success();
     let codes = read_jsonl(&out.join("codes.jsonl"));
     let care = codes[0]["evidence"]["care"]
         .as_array()
