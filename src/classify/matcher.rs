@@ -7,7 +7,7 @@
 //! first pattern, so a scan costs O(tokens + candidate items), independent of
 //! how many keywords the codebook holds.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::codebook::{Item, WordPattern};
 use crate::text::TokenizedText;

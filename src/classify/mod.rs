@@ -7,8 +7,9 @@
 //! pure and `Sync`, so callers run it under rayon and keep input order.
 
 pub mod matcher;
+mod regexes;
 
-use regex::{Regex, RegexSet};
+use regexes::RegexBank;
 
 use crate::codebook::{Code, Codebook, RuleKind, Scope};
 use crate::text::{Token, TokenizedText, byte_to_char};
@@ -79,7 +80,6 @@ enum Role {
 struct RegexRule {
     code: u32,
     rule: u32,
-    regex: Regex,
 }
 
 /// A compiled codebook.
@@ -87,7 +87,7 @@ pub struct Classifier {
     codebook: Codebook,
     matcher: Matcher,
     roles: Vec<Role>,
-    regex_set: RegexSet,
+    regexes: RegexBank,
     regex_rules: Vec<RegexRule>,
     /// Codes are numbered themes first, then flags.
     code_count: usize,
@@ -145,27 +145,19 @@ impl Classifier {
                         for item in none {
                             add(item, Role::RuleNone { code: c, rule: r });
                         }
-                        // Validated when the codebook was read.
-                        if let Ok(regex) = Regex::new(pattern) {
-                            patterns.push(pattern.clone());
-                            regex_rules.push(RegexRule {
-                                code: c,
-                                rule: r,
-                                regex,
-                            });
-                        }
+                        patterns.push(pattern.clone());
+                        regex_rules.push(RegexRule { code: c, rule: r });
                     }
                 }
             }
         }
-        let regex_set =
-            RegexSet::new(&patterns).map_err(|e| ClassifyError::RegexSet(e.to_string()))?;
+        let regexes = RegexBank::new(&patterns)?;
         let code_count = codebook.themes.len() + codebook.flags.len();
         Ok(Classifier {
             codebook,
             matcher,
             roles,
-            regex_set,
+            regexes,
             regex_rules,
             code_count,
         })
@@ -229,12 +221,7 @@ impl Classifier {
                 Role::Negator => {}
             }
         }
-        let regex_hits = if self.regex_rules.is_empty() {
-            Vec::new()
-        } else {
-            self.regex_set.matches(text).into_iter().collect()
-        };
-        for r in regex_hits {
+        for r in self.regexes.matching(text) {
             let rr = &self.regex_rules[r];
             scratch.codes[rr.code as usize].regex_rules.push(r);
         }
@@ -384,21 +371,18 @@ impl Classifier {
                 continue;
             }
             let mut fired = false;
-            for m in rr.regex.find_iter(text) {
-                if m.is_empty() {
-                    continue;
-                }
-                let tok = toks.partition_point(|t| (t.byte_end as usize) <= m.start());
+            for (start, end) in self.regexes.find_all(ri, text) {
+                let tok = toks.partition_point(|t| (t.byte_end as usize) <= start);
                 if negated.get(tok).copied().unwrap_or(false) {
                     continue;
                 }
                 fired = true;
-                let char_start = byte_to_char(text, m.start()) as u32;
+                let char_start = byte_to_char(text, start) as u32;
                 evidence.push(Evidence {
                     char_start,
-                    char_end: char_start + m.as_str().chars().count() as u32,
-                    byte_start: m.start() as u32,
-                    byte_end: m.end() as u32,
+                    char_end: char_start + text[start..end].chars().count() as u32,
+                    byte_start: start as u32,
+                    byte_end: end as u32,
                     sentence: toks.get(tok).map_or(0, |t| t.sentence),
                     source: Source::Rule(rr.rule),
                 });
