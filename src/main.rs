@@ -507,9 +507,10 @@ fn run_eval(out: &Path, gold_path: &Path, json: bool) -> Result<u8> {
         "theme", "precision", "recall", "F1", "kappa"
     );
     for s in evaluation.themes.iter().chain(&evaluation.flags) {
+        let [precision, recall, f1] = s.formatted();
         println!(
-            "{:<24} {:>9.3} {:>9.3} {:>7.3} {:>7.3}",
-            s.code, s.precision, s.recall, s.f1, s.kappa
+            "{:<24} {precision:>9} {recall:>9} {f1:>7} {:>7.3}",
+            s.code, s.kappa
         );
     }
     println!(

@@ -53,6 +53,23 @@ pub struct CodeScore {
     pub kappa: f64,
 }
 
+impl CodeScore {
+    /// False when neither the gold set nor the run has this code anywhere,
+    /// so precision and recall are undefined (shown as "n/a", not 0).
+    pub fn exercised(&self) -> bool {
+        self.true_positives + self.false_positives + self.false_negatives > 0
+    }
+
+    /// Precision, recall and F1 formatted to three places, or "n/a".
+    pub fn formatted(&self) -> [String; 3] {
+        if self.exercised() {
+            [self.precision, self.recall, self.f1].map(|v| format!("{v:.3}"))
+        } else {
+            ["n/a".to_owned(), "n/a".to_owned(), "n/a".to_owned()]
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Disagreement {
     pub id: String,
@@ -238,10 +255,16 @@ fn micro_macro(scores: &[CodeScore]) -> (f64, f64) {
     } else {
         2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
     };
-    let macro_ = if scores.is_empty() {
+    // A code absent from both gold and run has no F1 to average.
+    let exercised: Vec<f64> = scores
+        .iter()
+        .filter(|s| s.exercised())
+        .map(|s| s.f1)
+        .collect();
+    let macro_ = if exercised.is_empty() {
         0.0
     } else {
-        scores.iter().map(|s| s.f1).sum::<f64>() / scores.len() as f64
+        exercised.iter().sum::<f64>() / exercised.len() as f64
     };
     (micro, macro_)
 }
@@ -309,17 +332,11 @@ fn table(md: &mut String, scores: &[CodeScore]) {
         "| code | precision | recall | F1 | kappa | TP | FP | FN |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     for s in scores {
+        let [precision, recall, f1] = s.formatted();
         let _ = writeln!(
             md,
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} |",
-            s.code,
-            s.precision,
-            s.recall,
-            s.f1,
-            s.kappa,
-            s.true_positives,
-            s.false_positives,
-            s.false_negatives
+            "| {} | {precision} | {recall} | {f1} | {:.3} | {} | {} | {} |",
+            s.code, s.kappa, s.true_positives, s.false_positives, s.false_negatives
         );
     }
 }

@@ -91,24 +91,25 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
     );
     let _ = writeln!(
         md,
-        "**{} responses** were coded against {} themes ({} records read, {} rejected).",
-        t.records_coded,
+        "**{}** were coded against {} themes ({} records read, {} rejected).",
+        responses(t.records_coded),
         report.themes.len(),
         t.records_read,
         t.records_rejected
     );
     let _ = writeln!(
         md,
-        "{} raised at least one theme; {} raised none of them; {} were empty. \
+        "{} raised at least one theme; {} raised none of them; {} empty. \
          Shares below are of all {} coded responses.\n",
         t.responses_with_theme, t.responses_without_theme, t.empty_responses, t.records_coded
     );
     if report.flagged.count > 0 {
         let _ = writeln!(
             md,
-            "> **{} response(s) were flagged for safeguarding review** and are not quoted or \
-             summarised here. They are listed in `{}` for a named person to triage.\n",
-            report.flagged.count, report.flagged.file
+            "> **{} flagged for safeguarding review**, not quoted or \
+             summarised here: listed in `{}` for a named person to triage.\n",
+            responses(report.flagged.count),
+            report.flagged.file
         );
     }
     if !report.campaigns.is_empty() {
@@ -155,8 +156,8 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
         let _ = writeln!(md, "## {}\n", markdown_inline(&th.label));
         let _ = writeln!(
             md,
-            "**{} responses ({} of coded responses); {} distinct submissions.**",
-            th.responses,
+            "**{} ({} of coded responses); {} distinct submissions.**",
+            responses(th.responses),
             pct(th.share),
             th.distinct_submissions
         );
@@ -172,9 +173,9 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
                 .iter()
                 .map(|g| {
                     format!(
-                        "{} ({} responses, {} of that group)",
+                        "{} ({}, {} of that group)",
                         markdown_inline(&g.value),
-                        g.responses,
+                        responses(g.responses),
                         pct(g.share_of_group)
                     )
                 })
@@ -277,4 +278,14 @@ pub fn theme_order(report: &Report) -> Vec<usize> {
 
 pub fn write_html(report: &Report) -> Vec<u8> {
     html::render(report).into_bytes()
+}
+
+/// "1 response", "2 responses".
+fn responses(n: impl Into<u64>) -> String {
+    let n = n.into();
+    if n == 1 {
+        "1 response".to_owned()
+    } else {
+        format!("{n} responses")
+    }
 }
