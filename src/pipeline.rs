@@ -192,12 +192,13 @@ impl Sinks<'_> {
             .collect();
         let codebook = classifier.codebook();
         let n_themes = codebook.themes.len();
-        // Term statistics are counted per rayon chunk and merged in order, so
-        // the serial stage below only merges small maps.
+        // Term statistics are counted per rayon chunk and merged in order in
+        // parallel (rayon's reduce keeps adjacency), so the serial stage
+        // merges one map per batch.
         let terms = coded
             .par_iter()
             .fold_chunks(
-                64,
+                128,
                 || TermStats::new(n_themes),
                 |mut acc, (tokens, coding, _, _)| {
                     let themes: Vec<usize> = coding.themes.iter().map(|h| h.code).collect();
@@ -205,10 +206,14 @@ impl Sinks<'_> {
                     acc
                 },
             )
-            .collect::<Vec<_>>();
-        for partial in terms {
-            self.aggregator.add_terms(partial);
-        }
+            .reduce(
+                || TermStats::new(n_themes),
+                |mut earlier, later| {
+                    earlier.merge(later);
+                    earlier
+                },
+            );
+        self.aggregator.add_terms(terms);
         for ((ri, q, text), (tokens, coding, signature, terms)) in units.iter().zip(&coded) {
             let r = &responses[*ri];
             let ord = self.next_ord;

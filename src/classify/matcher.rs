@@ -25,8 +25,11 @@ pub struct Matcher {
     stem_ids: HashMap<String, u32>,
     exact_ids: HashMap<String, u32>,
     prefix_ids: HashMap<String, u32>,
-    /// Longest prefix pattern in bytes (0 when there are none).
-    prefix_max_bytes: usize,
+    /// Byte lengths of the prefix patterns, ascending.
+    prefix_lengths: Vec<usize>,
+    /// First three bytes of every prefix pattern: most tokens fail this one
+    /// probe and skip the per-length look-ups.
+    prefix_heads: rustc_hash::FxHashSet<[u8; 3]>,
     items: Vec<Vec<u32>>,
     by_first: Vec<Vec<u32>>,
 }
@@ -53,7 +56,12 @@ impl Matcher {
             WordPattern::Stem(s) => (&mut self.stem_ids, s),
             WordPattern::Exact(s) => (&mut self.exact_ids, s),
             WordPattern::Prefix(s) => {
-                self.prefix_max_bytes = self.prefix_max_bytes.max(s.len());
+                if let Err(at) = self.prefix_lengths.binary_search(&s.len()) {
+                    self.prefix_lengths.insert(at, s.len());
+                }
+                if let Some(head) = s.as_bytes().first_chunk::<3>() {
+                    self.prefix_heads.insert(*head);
+                }
                 (&mut self.prefix_ids, s)
             }
         };
@@ -78,14 +86,16 @@ impl Matcher {
             if let Some(id) = self.exact_ids.get(lower) {
                 pats.push(*id);
             }
-            if self.prefix_max_bytes > 0 {
-                for (chars, (byte, c)) in lower.char_indices().enumerate() {
-                    let end = byte + c.len_utf8();
-                    if end > self.prefix_max_bytes {
+            // Prefixes hold at least three letters, so at least three bytes.
+            if let Some(head) = lower.as_bytes().first_chunk::<3>()
+                && self.prefix_heads.contains(head)
+            {
+                for &len in &self.prefix_lengths {
+                    if len > lower.len() {
                         break;
                     }
-                    if chars >= 2
-                        && let Some(id) = self.prefix_ids.get(&lower[..end])
+                    if let Some(prefix) = lower.get(..len)
+                        && let Some(id) = self.prefix_ids.get(prefix)
                     {
                         pats.push(*id);
                     }

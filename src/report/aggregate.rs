@@ -6,7 +6,7 @@ use super::campaign::{Signature, find_groups};
 pub use super::terms::TermStats;
 use super::{
     Campaign, CodeInfo, CodebookInfo, Cooccurrence, Crosstab, FlaggedSummary, GroupShare,
-    MinorityView, Quote, REPORT_SCHEMA, RejectSummary, Report, ReportOptions, ResponseRow,
+    MinorityView, Quote, REPORT_SCHEMA, RejectSummary, Report, ReportOptions,
     ResponseRows, ThemeCount, ToolInfo, Totals, redact::redact, sanitize::display_safe,
 };
 use crate::classify::Coding;
@@ -636,32 +636,29 @@ fn build_rows(
     } else {
         themes.iter().map(|t| t.id.clone()).collect()
     };
-    let rows = responses
-        .iter()
-        .map(|r| {
-            let mut attributes = vec![String::new(); attr_names.len()];
-            for (a, v) in &r.attrs {
-                attributes[*a as usize] = attr_values[*a as usize].0[*v as usize].clone();
-            }
-            let mut codes = vec![false; theme_columns.len()];
-            for (q, t) in &r.themes {
-                let col = if several {
-                    *q as usize * themes.len() + *t as usize
-                } else {
-                    *t as usize
-                };
-                codes[col] = true;
-            }
-            ResponseRow {
-                id: r.id.clone(),
-                attributes,
-                codes,
-            }
-        })
-        .collect();
+    let na = attr_names.len();
+    let nc = theme_columns.len();
+    let mut attribute_cells = vec![ResponseRows::ABSENT; responses.len() * na];
+    let mut code_cells = vec![false; responses.len() * nc];
+    for (i, r) in responses.iter().enumerate() {
+        for (a, v) in &r.attrs {
+            attribute_cells[i * na + *a as usize] = *v;
+        }
+        for (q, t) in &r.themes {
+            let col = if several {
+                *q as usize * themes.len() + *t as usize
+            } else {
+                *t as usize
+            };
+            code_cells[i * nc + col] = true;
+        }
+    }
     ResponseRows {
         attribute_names: attr_names.to_vec(),
         theme_columns,
-        rows,
+        attribute_values: attr_values.iter().map(|(v, _)| v.clone()).collect(),
+        ids: responses.iter().map(|r| r.id.clone()).collect(),
+        attribute_cells,
+        code_cells,
     }
 }

@@ -222,20 +222,38 @@ pub struct FlaggedSummary {
     pub by_flag: Vec<(String, u64)>,
 }
 
-/// codes.csv's content: one row per response.
+/// codes.csv's content: one row per response, stored flat (a 1,000,000-row
+/// table of small strings would otherwise dominate peak memory).
 #[derive(Clone, Debug, Default)]
 pub struct ResponseRows {
     pub attribute_names: Vec<String>,
     /// Column headers for the 0/1 theme columns.
     pub theme_columns: Vec<String>,
-    pub rows: Vec<ResponseRow>,
+    /// The distinct values of each attribute; cells index into them.
+    pub attribute_values: Vec<Vec<String>>,
+    pub ids: Vec<String>,
+    /// `ids.len() × attribute_names.len()` indices into `attribute_values`,
+    /// [`ResponseRows::ABSENT`] where a response lacks the attribute.
+    pub attribute_cells: Vec<u32>,
+    /// `ids.len() × theme_columns.len()` codes.
+    pub code_cells: Vec<bool>,
 }
 
-#[derive(Clone, Debug)]
-pub struct ResponseRow {
-    pub id: String,
-    /// One per `attribute_names` entry; empty when absent.
-    pub attributes: Vec<String>,
-    /// One 0/1 per `theme_columns` entry.
-    pub codes: Vec<bool>,
+impl ResponseRows {
+    pub const ABSENT: u32 = u32::MAX;
+
+    /// Row `i`: id, attribute values ("" when absent), 0/1 codes.
+    pub fn row(&self, i: usize) -> (&str, impl Iterator<Item = &str>, &[bool]) {
+        let na = self.attribute_names.len();
+        let nc = self.theme_columns.len();
+        let attrs = self.attribute_cells[i * na..(i + 1) * na]
+            .iter()
+            .enumerate()
+            .map(|(a, v)| {
+                self.attribute_values[a]
+                    .get(*v as usize)
+                    .map_or("", String::as_str)
+            });
+        (&self.ids[i], attrs, &self.code_cells[i * nc..(i + 1) * nc])
+    }
 }

@@ -13,12 +13,15 @@ const PRIOR_MASS: f64 = 500.0;
 /// A key term must occur in at least this many units of the theme.
 const MIN_UNITS: u32 = 2;
 
-#[derive(Default)]
 pub struct TermStats {
-    /// stem → (units containing it, per-theme units containing it)
-    df: HashMap<String, (u32, Vec<u32>)>,
-    /// stem → its first-seen surface form, shown to readers.
-    surface: HashMap<String, String>,
+    /// stem → its row in `counts` and `surface`.
+    ids: HashMap<Box<str>, u32>,
+    /// The first-seen surface form of each stem, shown to readers.
+    surface: Vec<Box<str>>,
+    /// Flat rows of `stride` counts: units containing the stem, then units
+    /// of each theme containing it. One allocation for all stems.
+    counts: Vec<u32>,
+    stride: usize,
     units: u64,
     units_per_theme: Vec<u64>,
 }
@@ -26,11 +29,28 @@ pub struct TermStats {
 impl TermStats {
     pub fn new(themes: usize) -> Self {
         TermStats {
-            df: HashMap::default(),
-            surface: HashMap::default(),
+            ids: HashMap::default(),
+            surface: Vec::new(),
+            counts: Vec::new(),
+            stride: themes + 1,
             units: 0,
             units_per_theme: vec![0; themes],
         }
+    }
+
+    /// The row of `stem`, created with `surface` when new.
+    fn row(&mut self, stem: &str, surface: &str) -> usize {
+        let id = match self.ids.get(stem) {
+            Some(id) => *id,
+            None => {
+                let id = self.surface.len() as u32;
+                self.ids.insert(stem.into(), id);
+                self.surface.push(surface.into());
+                self.counts.resize(self.counts.len() + self.stride, 0);
+                id
+            }
+        };
+        id as usize * self.stride
     }
 
     pub fn add(&mut self, tokens: &TokenizedText, themes: &[usize]) {
@@ -53,25 +73,11 @@ impl TermStats {
         // Stable sort keeps the first occurrence of each stem first.
         seen.sort_by(|a, b| a.0.cmp(b.0));
         seen.dedup_by(|a, b| a.0 == b.0);
-        for (stem, i) in &seen {
-            if !self.surface.contains_key(*stem) {
-                self.surface
-                    .insert((*stem).to_owned(), tokens.lower(*i).to_owned());
-            }
-        }
-        let seen = seen.into_iter().map(|(stem, _)| stem);
-        let n_themes = self.units_per_theme.len();
-        for stem in seen {
-            let entry = match self.df.get_mut(stem) {
-                Some(e) => e,
-                None => self
-                    .df
-                    .entry(stem.to_owned())
-                    .or_insert_with(|| (0, vec![0; n_themes])),
-            };
-            entry.0 += 1;
+        for (stem, i) in seen {
+            let row = self.row(stem, tokens.lower(i));
+            self.counts[row] += 1;
             for t in themes {
-                entry.1[*t] += 1;
+                self.counts[row + 1 + *t] += 1;
             }
         }
     }
@@ -79,58 +85,55 @@ impl TermStats {
     /// Fold another partial count into this one (batches are counted in
     /// parallel, then merged in input order so surface forms stay first-seen).
     pub fn merge(&mut self, other: TermStats) {
+        // Both sides count the same codebook's themes.
+        let stride = other.stride.min(self.stride);
         self.units += other.units;
-        if self.units_per_theme.len() < other.units_per_theme.len() {
-            self.units_per_theme.resize(other.units_per_theme.len(), 0);
-        }
         for (a, b) in self.units_per_theme.iter_mut().zip(&other.units_per_theme) {
             *a += b;
         }
-        for (stem, (n, per)) in other.df {
-            match self.df.get_mut(&stem) {
-                Some(e) => {
-                    e.0 += n;
-                    for (a, b) in e.1.iter_mut().zip(per) {
-                        *a += b;
-                    }
-                }
-                None => {
-                    self.df.insert(stem, (n, per));
-                }
+        for (stem, id) in &other.ids {
+            let from = *id as usize * other.stride;
+            let to = self.row(stem, &other.surface[*id as usize]);
+            for k in 0..stride {
+                self.counts[to + k] += other.counts[from + k];
             }
         }
-        for (stem, surface) in other.surface {
-            self.surface.entry(stem).or_insert(surface);
-        }
+    }
+
+    fn rows(&self) -> impl Iterator<Item = (&str, usize, &[u32])> {
+        self.ids.iter().map(|(stem, id)| {
+            let row = *id as usize * self.stride;
+            (
+                &**stem,
+                *id as usize,
+                &self.counts[row..row + self.stride],
+            )
+        })
     }
 
     /// Top `k` terms per theme by z-score, ties broken by stem.
     pub fn key_terms(&self, k: usize) -> Vec<Vec<KeyTerm>> {
-        let total_df: f64 = self.df.values().map(|(n, _)| *n as f64).sum();
+        let total_df: f64 = self.rows().map(|(_, _, c)| c[0] as f64).sum();
         (0..self.units_per_theme.len())
             .map(|t| {
-                let n_theme: f64 = self.df.values().map(|(_, per)| per[t] as f64).sum();
+                let n_theme: f64 = self.rows().map(|(_, _, c)| c[1 + t] as f64).sum();
                 let n_rest = total_df - n_theme;
                 let mut scored: Vec<KeyTerm> = self
-                    .df
-                    .iter()
-                    .filter(|(_, (_, per))| per[t] >= MIN_UNITS)
-                    .map(|(stem, (all, per))| {
-                        let y_t = per[t] as f64;
-                        let y_r = (*all - per[t]) as f64;
-                        let alpha = PRIOR_MASS * (*all as f64) / total_df.max(1.0);
+                    .rows()
+                    .filter(|(_, _, c)| c[1 + t] >= MIN_UNITS)
+                    .map(|(stem, id, c)| {
+                        let (all, in_theme) = (c[0], c[1 + t]);
+                        let y_t = in_theme as f64;
+                        let y_r = (all - in_theme) as f64;
+                        let alpha = PRIOR_MASS * (all as f64) / total_df.max(1.0);
                         let a0 = PRIOR_MASS;
                         let delta = ((y_t + alpha) / (n_theme + a0 - y_t - alpha)).ln()
                             - ((y_r + alpha) / (n_rest + a0 - y_r - alpha).max(1e-9)).ln();
                         let var = 1.0 / (y_t + alpha) + 1.0 / (y_r + alpha);
                         KeyTerm {
-                            term: self
-                                .surface
-                                .get(stem)
-                                .cloned()
-                                .unwrap_or_else(|| stem.clone()),
-                            stem: stem.clone(),
-                            units: per[t] as u64,
+                            term: self.surface[id].to_string(),
+                            stem: stem.to_owned(),
+                            units: in_theme as u64,
                             z: delta / var.sqrt(),
                         }
                     })

@@ -56,21 +56,25 @@ pub fn write_themes_csv(report: &Report) -> Vec<u8> {
 /// (per question and theme when there are several questions).
 pub fn write_codes_csv(report: &Report) -> Vec<u8> {
     let r = &report.rows;
-    let mut header = vec!["id".to_owned()];
-    header.extend(r.attribute_names.iter().cloned());
-    header.extend(r.theme_columns.iter().cloned());
-    let rows = std::iter::once(header).chain(r.rows.iter().map(|row| {
-        let mut cells = Vec::with_capacity(1 + row.attributes.len() + row.codes.len());
-        cells.push(row.id.clone());
-        cells.extend(row.attributes.iter().cloned());
-        cells.extend(
-            row.codes
-                .iter()
-                .map(|c| if *c { "1" } else { "0" }.to_owned()),
-        );
-        cells
-    }));
-    csv_bytes(rows)
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    let header = std::iter::once("id")
+        .chain(r.attribute_names.iter().map(String::as_str))
+        .chain(r.theme_columns.iter().map(String::as_str))
+        .map(csv_cell);
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(header);
+    for i in 0..r.ids.len() {
+        let (id, attrs, codes) = r.row(i);
+        let _ = w.write_field(csv_cell(id));
+        for value in attrs {
+            let _ = w.write_field(csv_cell(value));
+        }
+        for c in codes {
+            let _ = w.write_field(if *c { "1" } else { "0" });
+        }
+        let _ = w.write_record(None::<&[u8]>);
+    }
+    w.into_inner().unwrap_or_default()
 }
 
 pub fn write_json(report: &Report) -> Vec<u8> {

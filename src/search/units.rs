@@ -39,11 +39,14 @@ pub struct UnitsWriter {
     header: UnitsHeader,
     value_index: Vec<rustc_hash::FxHashMap<String, u32>>,
     attr_index: rustc_hash::FxHashMap<String, usize>,
-    rows: Vec<UnitRow>,
+    /// Theme then flag mask words of every unit, flat: a few bytes per unit
+    /// rather than three small allocations (this lives until the run ends).
+    masks: Vec<u64>,
+    /// (attribute, value) pairs of every unit, flat; unit `i` owns
+    /// `attr_pairs[attr_starts[i]..attr_starts[i + 1]]`.
+    attr_pairs: Vec<(u32, u32)>,
+    attr_starts: Vec<u32>,
 }
-
-/// Theme mask words, flag mask words, (attribute, value) pairs.
-type UnitRow = (Vec<u64>, Vec<u64>, Vec<(usize, u32)>);
 
 impl UnitsWriter {
     pub fn new(themes: Vec<String>, flags: Vec<String>) -> Self {
@@ -57,21 +60,24 @@ impl UnitsWriter {
             },
             value_index: Vec::new(),
             attr_index: rustc_hash::FxHashMap::default(),
-            rows: Vec::new(),
+            masks: Vec::new(),
+            attr_pairs: Vec::new(),
+            attr_starts: vec![0],
         }
     }
 
     /// Add the next unit (ordinals must arrive in order).
     pub fn push(&mut self, themes: &[usize], flags: &[usize], attributes: &[(String, String)]) {
-        let mut theme_mask = vec![0u64; words(self.header.themes.len())];
+        let theme_words = words(self.header.themes.len());
+        let at = self.masks.len();
+        self.masks
+            .resize(at + theme_words + words(self.header.flags.len()), 0);
         for t in themes {
-            theme_mask[t / 64] |= 1 << (t % 64);
+            self.masks[at + t / 64] |= 1 << (t % 64);
         }
-        let mut flag_mask = vec![0u64; words(self.header.flags.len())];
         for f in flags {
-            flag_mask[f / 64] |= 1 << (f % 64);
+            self.masks[at + theme_words + f / 64] |= 1 << (f % 64);
         }
-        let mut attrs = Vec::with_capacity(attributes.len());
         for (name, value) in attributes {
             let a = match self.attr_index.get(name) {
                 Some(a) => *a,
@@ -91,9 +97,9 @@ impl UnitsWriter {
                 values.push(value.clone());
                 (values.len() - 1) as u32
             });
-            attrs.push((a, v));
+            self.attr_pairs.push((a as u32, v));
         }
-        self.rows.push((theme_mask, flag_mask, attrs));
+        self.attr_starts.push(self.attr_pairs.len() as u32);
         self.header.units += 1;
     }
 
@@ -101,15 +107,17 @@ impl UnitsWriter {
         let mut out = serde_json::to_vec(&self.header).unwrap_or_default();
         out.push(b'\n');
         let n_attrs = self.header.attributes.len();
-        for (themes, flags, attrs) in &self.rows {
-            for w in themes.iter().chain(flags) {
+        let stride = words(self.header.themes.len()) + words(self.header.flags.len());
+        let mut row = vec![ABSENT; n_attrs];
+        for (i, bounds) in self.attr_starts.windows(2).enumerate() {
+            for w in &self.masks[i * stride..(i + 1) * stride] {
                 out.extend_from_slice(&w.to_le_bytes());
             }
-            let mut row = vec![ABSENT; n_attrs];
-            for (a, v) in attrs {
-                row[*a] = *v;
+            row.fill(ABSENT);
+            for (a, v) in &self.attr_pairs[bounds[0] as usize..bounds[1] as usize] {
+                row[*a as usize] = *v;
             }
-            for v in row {
+            for v in &row {
                 let _ = out.write_all(&v.to_le_bytes());
             }
         }
