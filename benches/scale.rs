@@ -7,7 +7,8 @@
 //! (`thematic run`, every report) and the index-only baseline (`thematic
 //! index-only`: same reader, schema and tokenizer, no coding or reports). It
 //! prints wall time, docs/s, MB/s, peak RSS (from `wait4`'s rusage) and the
-//! pipeline / index-only ratio. Nothing here runs under `cargo test`.
+//! pipeline / index-only ratio, and the time of `thematic code` re-coding
+//! the run. Nothing here runs under `cargo test`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,7 +81,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("thematic scale benchmark ({cores} cores); corpora: synth.py --seed 1 --format jsonl");
     println!(
-        "{:>9} {:>8} | {:>8} {:>9} {:>7} {:>9} | {:>8} {:>9} | {:>6} {:>9}",
+        "{:>9} {:>8} | {:>8} {:>9} {:>7} {:>9} | {:>8} {:>9} | {:>6} {:>9} | {:>7}",
         "responses",
         "MB",
         "run s",
@@ -90,7 +91,8 @@ fn main() {
         "index s",
         "peak MB",
         "ratio",
-        "µs/resp"
+        "µs/resp",
+        "code s"
     );
     let tmp = std::env::temp_dir().join(format!("thematic-scale-{}", std::process::id()));
     for n in sizes {
@@ -105,6 +107,13 @@ fn main() {
                 .arg(&input)
                 .stdout(std::process::Stdio::null()),
         );
+        // Re-coding the run just made: no input read, no re-indexing.
+        let code = measure(
+            Command::new(&bin)
+                .args(["code", "--quiet", "--out"])
+                .arg(&out_run)
+                .stdout(std::process::Stdio::null()),
+        );
         let idx = measure(
             Command::new(&bin)
                 .args(["index-only", "--quiet", "--out"])
@@ -113,7 +122,7 @@ fn main() {
                 .stdout(std::process::Stdio::null()),
         );
         println!(
-            "{:>9} {:>8.0} | {:>8.2} {:>9.0} {:>7.1} {:>9.0} | {:>8.2} {:>9.0} | {:>6.2} {:>9.1}",
+            "{:>9} {:>8.0} | {:>8.2} {:>9.0} {:>7.1} {:>9.0} | {:>8.2} {:>9.0} | {:>6.2} {:>9.1} | {:>7.2}",
             n,
             mb,
             run.wall,
@@ -123,7 +132,8 @@ fn main() {
             idx.wall,
             idx.peak_rss_mb,
             run.wall / idx.wall,
-            run.wall * 1e6 / n as f64
+            run.wall * 1e6 / n as f64,
+            code.wall
         );
         let _ = std::fs::remove_dir_all(&out_run);
         let _ = std::fs::remove_dir_all(&out_idx);

@@ -131,9 +131,14 @@ impl IndexBuilder {
         let threads = threads.max(1);
         // tantivy requires at least 15 MB per indexing thread.
         let budget = budget_bytes.max(threads * 20_000_000);
-        let writer = index
+        let writer: IndexWriter = index
             .writer_with_num_threads(threads, budget)
             .map_err(tantivy_err)?;
+        // A batch run commits once; merging its segments afterwards re-reads
+        // and re-writes the whole index (a third of the wall time at 1,000,000
+        // responses, and most of the peak RSS through the mmapped segments)
+        // for no gain a search of this size can measure. See BENCHMARKS.md.
+        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
         Ok(IndexBuilder {
             writer,
             fields,
@@ -199,8 +204,13 @@ pub fn open(dir: &Path) -> Result<OpenIndex, IndexError> {
         path: path.clone(),
         source: e.into(),
     })?;
-    let index = Index::open(directory).map_err(tantivy_err)?;
+    let mut index = Index::open(directory).map_err(tantivy_err)?;
     register(&index);
+    // A batch run leaves several segments (no merging, see
+    // IndexBuilder::create); search them on every core.
+    index
+        .set_default_multithread_executor()
+        .map_err(tantivy_err)?;
     let (_, fields) = schema();
     let reader = index
         .reader_builder()

@@ -6,8 +6,8 @@ use super::campaign::{Signature, find_groups};
 pub use super::terms::TermStats;
 use super::{
     Campaign, CodeInfo, CodebookInfo, Cooccurrence, Crosstab, FlaggedSummary, GroupShare,
-    MinorityView, Quote, REPORT_SCHEMA, RejectSummary, Report, ReportOptions,
-    ResponseRows, ThemeCount, ToolInfo, Totals, redact::redact, sanitize::display_safe,
+    MinorityView, Quote, REPORT_SCHEMA, RejectSummary, Report, ReportOptions, ResponseRows,
+    ThemeCount, ToolInfo, Totals, redact::redact, sanitize::display_safe,
 };
 use crate::classify::Coding;
 use crate::codebook::Codebook;

@@ -103,11 +103,7 @@ impl TermStats {
     fn rows(&self) -> impl Iterator<Item = (&str, usize, &[u32])> {
         self.ids.iter().map(|(stem, id)| {
             let row = *id as usize * self.stride;
-            (
-                &**stem,
-                *id as usize,
-                &self.counts[row..row + self.stride],
-            )
+            (&**stem, *id as usize, &self.counts[row..row + self.stride])
         })
     }
 

@@ -136,7 +136,11 @@ impl Searcher {
 
     fn field_filter(&self, field: &str, value: &str) -> Result<Box<dyn TantivyQuery>, SearchError> {
         let f = &self.index.fields;
-        if field == "question" || field == "id" {
+        let header = &self.units.header;
+        // A corpus attribute of the same name wins over the built-in fields
+        // (many consultations have a "question" column of their own).
+        let is_attribute = header.attributes.iter().any(|a| a.name == field);
+        if !is_attribute && (field == "question" || field == "id") {
             let target = if field == "id" { f.id } else { f.question };
             return Ok(Box::new(ConstScoreQuery::new(
                 Box::new(TermQuery::new(
@@ -146,7 +150,6 @@ impl Searcher {
                 0.0,
             )));
         }
-        let header = &self.units.header;
         let a = header
             .attributes
             .iter()
@@ -514,14 +517,8 @@ impl SegmentCollector for HitCountsSegment {
             return;
         };
         self.counts.total += 1;
-        for t in self.units.themes(ord) {
-            self.counts.themes[t] += 1;
-        }
-        for (a, counts) in self.counts.attributes.iter_mut().enumerate() {
-            if let Some(v) = self.units.attribute(ord, a) {
-                counts[v as usize] += 1;
-            }
-        }
+        self.units
+            .count_into(ord, &mut self.counts.themes, &mut self.counts.attributes);
     }
 
     fn harvest(self) -> Counts {

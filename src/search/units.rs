@@ -195,6 +195,33 @@ impl Units {
             .is_some_and(|r| Self::word(r, theme / 64) & (1 << (theme % 64)) != 0)
     }
 
+    /// Add unit `ord`'s themes and attribute values to per-theme and
+    /// per-attribute-value counters, reading its record once.
+    pub fn count_into(&self, ord: u64, themes: &mut [u64], attributes: &mut [Vec<u64>]) {
+        let Some(r) = self.record(ord) else {
+            return;
+        };
+        for w in 0..self.theme_words {
+            let mut bits = Self::word(r, w);
+            while bits != 0 {
+                if let Some(c) = themes.get_mut(w * 64 + bits.trailing_zeros() as usize) {
+                    *c += 1;
+                }
+                bits &= bits - 1;
+            }
+        }
+        let base = 8 * (self.theme_words + self.flag_words);
+        for (a, counts) in attributes.iter_mut().enumerate() {
+            let at = base + 4 * a;
+            if let Some(bytes) = r.get(at..at + 4) {
+                let v = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                if let Some(c) = counts.get_mut(v as usize) {
+                    *c += 1;
+                }
+            }
+        }
+    }
+
     pub fn themes(&self, ord: u64) -> Vec<usize> {
         (0..self.header.themes.len())
             .filter(|t| self.has_theme(ord, *t))

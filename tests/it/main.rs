@@ -12,5 +12,6 @@ mod privacy;
 mod quality;
 mod reliability;
 mod reports;
+mod search_equivalence;
 mod text;
 mod util;
