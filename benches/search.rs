@@ -14,7 +14,14 @@ use std::time::Instant;
 
 use thematic::search::{SearchSettings, Searcher};
 
-const QUERIES: &[(&str, &[&str], &[(&str, &str)])] = &[
+/// (query, themes required, attribute filters).
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+const QUERIES: &[Case] = &[
     ("ofsted", &[], &[]),
     ("\"kinship care\"", &[], &[]),
     ("\"staying put\"", &[], &[]),
