@@ -221,7 +221,7 @@ impl Classifier {
                 Role::Negator => {}
             }
         }
-        for r in self.regexes.matching(text) {
+        for r in self.regexes.candidates(text) {
             let rr = &self.regex_rules[r];
             scratch.codes[rr.code as usize].regex_rules.push(r);
         }

@@ -10,7 +10,8 @@
 //!    assertions removed — finds candidate patterns. Removing an assertion
 //!    only lets a pattern match more, so no true match is missed, and without
 //!    look-around the whole set runs on the lazy DFA in one pass;
-//! 2. each candidate is confirmed with its own (prefiltered) Unicode regex.
+//! 2. each candidate is confirmed by searching it with its own
+//!    (prefiltered) Unicode regex — the same search that collects evidence.
 
 use regex::Regex;
 use regex_automata::{Input, MatchKind, PatternSet, meta};
@@ -22,8 +23,6 @@ pub(super) struct RegexBank {
     /// Every pattern without `\b`/`\B`; matches a superset of `exact`.
     relaxed: meta::Regex,
     exact: Vec<Regex>,
-    /// Patterns that had no word boundary: a relaxed hit is already exact.
-    relaxed_is_exact: Vec<bool>,
 }
 
 impl RegexBank {
@@ -34,26 +33,35 @@ impl RegexBank {
             .map(|p| Regex::new(p).map_err(|e| err(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let mut relaxed_hirs = Vec::with_capacity(patterns.len());
-        let mut relaxed_is_exact = Vec::with_capacity(patterns.len());
         for p in patterns {
             let hir = regex_syntax::parse(p).map_err(|e| err(e.to_string()))?;
-            let mut had_boundary = false;
-            relaxed_hirs.push(without_word_boundaries(hir, &mut had_boundary));
-            relaxed_is_exact.push(!had_boundary);
+            relaxed_hirs.push(without_word_boundaries(hir));
         }
         let relaxed = meta::Regex::builder()
             .configure(meta::Config::new().match_kind(MatchKind::All))
             .build_many_from_hir(&relaxed_hirs)
             .map_err(|e| err(e.to_string()))?;
-        Ok(RegexBank {
-            relaxed,
-            exact,
-            relaxed_is_exact,
-        })
+        Ok(RegexBank { relaxed, exact })
+    }
+
+    /// Indices of the patterns that *may* match `text`: a superset of those
+    /// that do;
+    /// [`RegexBank::find_all`] is the confirmation (empty when the relaxed
+    /// pattern matched but the exact one does not), so no text is searched
+    /// twice by the same exact regex.
+    pub(super) fn candidates(&self, text: &str) -> Vec<usize> {
+        if self.exact.is_empty() {
+            return Vec::new();
+        }
+        let mut candidates = PatternSet::new(self.relaxed.pattern_len());
+        self.relaxed
+            .which_overlapping_matches(&Input::new(text), &mut candidates);
+        candidates.iter().map(|p| p.as_usize()).collect()
     }
 
     /// Indices of the patterns that match `text` anywhere.
-    pub(super) fn matching(&self, text: &str) -> Vec<usize> {
+    #[cfg(test)]
+    fn matching(&self, text: &str) -> Vec<usize> {
         if self.exact.is_empty() {
             return Vec::new();
         }
@@ -63,7 +71,7 @@ impl RegexBank {
         candidates
             .iter()
             .map(|p| p.as_usize())
-            .filter(|&i| self.relaxed_is_exact[i] || self.exact[i].is_match(text))
+            .filter(|&i| self.exact[i].is_match(text))
             .collect()
     }
 
@@ -78,30 +86,23 @@ impl RegexBank {
 }
 
 /// `hir` with every word-boundary assertion replaced by the empty match.
-fn without_word_boundaries(hir: Hir, had_boundary: &mut bool) -> Hir {
+fn without_word_boundaries(hir: Hir) -> Hir {
     match hir.into_kind() {
-        HirKind::Look(look) if is_word_look(look) => {
-            *had_boundary = true;
-            Hir::empty()
-        }
+        HirKind::Look(look) if is_word_look(look) => Hir::empty(),
         HirKind::Repetition(mut rep) => {
-            rep.sub = Box::new(without_word_boundaries(*rep.sub, had_boundary));
+            rep.sub = Box::new(without_word_boundaries(*rep.sub));
             Hir::repetition(rep)
         }
         HirKind::Capture(mut cap) => {
-            cap.sub = Box::new(without_word_boundaries(*cap.sub, had_boundary));
+            cap.sub = Box::new(without_word_boundaries(*cap.sub));
             Hir::capture(cap)
         }
-        HirKind::Concat(subs) => Hir::concat(
-            subs.into_iter()
-                .map(|h| without_word_boundaries(h, had_boundary))
-                .collect(),
-        ),
-        HirKind::Alternation(subs) => Hir::alternation(
-            subs.into_iter()
-                .map(|h| without_word_boundaries(h, had_boundary))
-                .collect(),
-        ),
+        HirKind::Concat(subs) => {
+            Hir::concat(subs.into_iter().map(without_word_boundaries).collect())
+        }
+        HirKind::Alternation(subs) => {
+            Hir::alternation(subs.into_iter().map(without_word_boundaries).collect())
+        }
         kind @ (HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_)) => {
             rebuild_leaf(kind)
         }

@@ -283,28 +283,49 @@ impl OpenIndex {
         Some(self.stored_unit(&doc).text)
     }
 
-    /// Every stored unit, in ordinal order.
+    /// Every stored unit, in ordinal order. Decompressing the document store
+    /// is the bulk of `thematic code`, so blocks of documents are read in
+    /// parallel, each with its own store reader.
     pub fn all_units(&self) -> Result<Vec<StoredUnit>, IndexError> {
+        use rayon::prelude::*;
+        const BLOCK: u32 = 8192;
         let searcher = self.reader.searcher();
-        let mut units = Vec::with_capacity(searcher.num_docs() as usize);
-        for (seg_ord, segment) in searcher.segment_readers().iter().enumerate() {
-            let store = segment
-                .get_store_reader(64)
-                .map_err(|source| IndexError::Tantivy {
-                    path: "index".to_owned(),
-                    source: source.into(),
-                })?;
-            for doc_id in segment.doc_ids_alive() {
-                let doc: TantivyDocument =
-                    store.get(doc_id).map_err(|source| IndexError::Tantivy {
-                        path: "index".to_owned(),
-                        source,
-                    })?;
-                units.push(self.stored_unit(&doc));
-            }
-            let _ = seg_ord;
-        }
-        units.sort_by_key(|u| u.ord);
+        let blocks: Vec<(usize, u32)> = searcher
+            .segment_readers()
+            .iter()
+            .enumerate()
+            .flat_map(|(s, seg)| {
+                (0..seg.max_doc())
+                    .step_by(BLOCK as usize)
+                    .map(move |d| (s, d))
+            })
+            .collect();
+        let tantivy_err = |source| IndexError::Tantivy {
+            path: "index".to_owned(),
+            source,
+        };
+        let parts: Vec<Vec<StoredUnit>> = blocks
+            .par_iter()
+            .map(|&(s, first)| {
+                let segment = &searcher.segment_readers()[s];
+                let store = segment
+                    .get_store_reader(4)
+                    .map_err(|e| tantivy_err(e.into()))?;
+                let alive = segment.alive_bitset();
+                let last = (first + BLOCK).min(segment.max_doc());
+                let mut out = Vec::with_capacity((last - first) as usize);
+                for doc_id in first..last {
+                    if alive.is_some_and(|a| !a.is_alive(doc_id)) {
+                        continue;
+                    }
+                    let doc: TantivyDocument = store.get(doc_id).map_err(tantivy_err)?;
+                    out.push(self.stored_unit(&doc));
+                }
+                Ok(out)
+            })
+            .collect::<Result<_, IndexError>>()?;
+        let mut units: Vec<StoredUnit> = parts.into_iter().flatten().collect();
+        units.sort_unstable_by_key(|u| u.ord);
         Ok(units)
     }
 }
