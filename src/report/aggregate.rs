@@ -215,11 +215,14 @@ impl Aggregator {
             return; // never quote a flagged response
         }
         for hit in &unit.coding.themes {
-            let Some(best) = hit.evidence.first() else {
+            // Quote the sentence holding the most evidence (the earliest of
+            // equals): the first cue is often an introduction ("I am a foster
+            // carer"), the densest sentence is what the response says.
+            let Some(sentence) = densest_sentence(&hit.evidence) else {
                 continue;
             };
             let pool = &mut self.quotes[hit.code];
-            let (text, words) = quote_around(unit.text, unit.tokens.tokens(), best.sentence);
+            let (text, words) = quote_around(unit.text, unit.tokens.tokens(), sentence);
             let candidate = QuoteCandidate {
                 score: hit.score,
                 good_length: (8..=60).contains(&words),
@@ -661,4 +664,17 @@ fn build_rows(
         attribute_cells,
         code_cells,
     }
+}
+
+/// The sentence with the most evidence spans, the earliest among equals.
+fn densest_sentence(evidence: &[crate::classify::Evidence]) -> Option<u32> {
+    let mut best: Option<(u32, usize)> = None;
+    for run in evidence.chunk_by(|a, b| a.sentence == b.sentence) {
+        let sentence = run[0].sentence;
+        match best {
+            Some((_, n)) if n >= run.len() => {}
+            _ => best = Some((sentence, run.len())),
+        }
+    }
+    best.map(|(s, _)| s)
 }
