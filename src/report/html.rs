@@ -44,7 +44,7 @@ fn bar_chart(report: &Report, order: &[usize]) -> Markup {
         .max(1) as f64;
     html! {
         svg class="chart" id="chart-themes" role="img" aria-label="Responses per theme"
-            width=(label_w + bar_w + 110.0) height=(height) xmlns="http://www.w3.org/2000/svg" {
+            width=(label_w + bar_w + 170.0) height=(height) xmlns="http://www.w3.org/2000/svg" {
             @for (row, &i) in order.iter().enumerate() {
                 @let th = &report.themes[i];
                 @let y = row as f64 * row_h + 5.0;
@@ -172,15 +172,15 @@ pub fn render(report: &Report) -> String {
             body {
                 h1 { (esc_text(&report.codebook.name)) ": summary of responses" }
                 p {
-                    strong { (t.records_coded) " responses" } " coded against " (report.themes.len()) " themes ("
+                    strong { (super::write::responses(t.records_coded)) } " coded against " (report.themes.len()) " themes ("
                     (t.records_read) " records read, " (t.records_rejected) " rejected). "
                     (t.responses_with_theme) " raised at least one theme, " (t.responses_without_theme)
-                    " raised none, " (t.empty_responses) " were empty. Shares are of all " (t.records_coded) " coded responses."
+                    " raised none, " (t.empty_responses) " empty. Shares are of all " (t.records_coded) " coded responses."
                 }
                 @if report.flagged.count > 0 {
                     p class="note" {
-                        strong { (report.flagged.count) " response(s) were flagged for safeguarding review" }
-                        " and are not quoted or summarised here; they are in " code { (report.flagged.file) } "."
+                        strong { (super::write::responses(report.flagged.count)) " flagged for safeguarding review" }
+                        ", not quoted or summarised here: listed in " code { (report.flagged.file) } "."
                     }
                 }
                 @if !report.campaigns.is_empty() {

@@ -285,7 +285,7 @@ pub fn write_html(report: &Report) -> Vec<u8> {
 }
 
 /// "1 response", "2 responses".
-fn responses(n: impl Into<u64>) -> String {
+pub(super) fn responses(n: impl Into<u64>) -> String {
     let n = n.into();
     if n == 1 {
         "1 response".to_owned()

@@ -3,6 +3,7 @@
 //! inputs. Tests that need `../shared` skip with a printed reason when it is
 //! absent.
 
+mod browser;
 mod classify;
 mod cli;
 mod codebook;

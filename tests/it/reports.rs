@@ -91,25 +91,57 @@ fn theme_counts_agree_across_codes_csv_themes_csv_report_json_and_codes_jsonl() 
     );
 }
 
-/// Responses that are strong quotes for the care theme, each carrying personal data.
-fn planted() -> Vec<serde_json::Value> {
-    let secrets = [
+/// Distinct responses, each a strong quote for one theme (so none is grouped
+/// as a campaign and each is quoted), each carrying one kind of personal data.
+const PLANTED: &[(&str, &str, &str)] = &[
+    (
+        "foster_carer",
         "jane.doe@example.org",
+        "Our foster placement ended after the children's home move; write to jane.doe@example.org about the placement breakdown.",
+    ),
+    (
+        "care_experienced",
         "07700 900123",
+        "I was moved between foster carers nine times and my placement changed again last spring, ring 07700 900123 if you want to hear it.",
+    ),
+    (
+        "parent",
         "LS1 4AP",
-        "my name is Jane Doe",
+        "Care leavers on our estate at LS1 4AP have no staying put offer and the leaving care team never visits.",
+    ),
+    (
+        "social_worker",
+        "Jane Doe",
+        "My name is Jane Doe and my caseload is forty families, agency staff leave every month and turnover is relentless.",
+    ),
+    (
+        "manager",
+        "Sam Brown",
+        "I am called Sam Brown; our social workers drown in paperwork and caseloads, and recruitment of agency staff never stops.",
+    ),
+    (
+        "charity",
+        "943 476 5919",
+        "NHS number 943 476 5919 belongs to a boy whose social workers changed five times; his caseload holder left and agency staff covered.",
+    ),
+    (
+        "local_authority",
+        "LA/2021/00451",
+        "Case ref LA/2021/00451 shows the cost: the placement budget is overspent by millions and funding cuts hit early help.",
+    ),
+    (
+        "academic",
         "0113 496 0000",
-    ];
-    secrets
+        "Private providers charge councils a weekly fee of thousands; funding is cut while profit grows, call 0113 496 0000 for our costings.",
+    ),
+];
+
+fn planted() -> Vec<serde_json::Value> {
+    PLANTED
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let kind = ["foster_carer", "care_experienced", "parent", "social_worker", "charity"][i];
-            serde_json::json!({
-                "id": format!("p{i}"),
-                "respondent_type": kind,
-                "text": format!("Foster care and children's homes and care leavers and placement moves matter, {s}, foster care placements."),
-            })
+        .map(|(i, (kind, _, text))| {
+            serde_json::json!({"id": format!("p{i}"), "respondent_type": kind, "text": text})
         })
         .collect()
 }
@@ -123,18 +155,13 @@ fn planted_personal_data_never_reaches_summary_or_html() {
     run_into(&input, &out);
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(
-        // Markdown-escaped placeholders: the quote was shown, redacted.
-        summary.contains(r"\[email\]") || summary.contains(r"\[phone\]"),
-        "quotes were shown:\n{summary}"
-    );
-    for secret in [
-        "jane.doe@example.org",
-        "07700 900123",
-        "LS1 4AP",
-        "Jane Doe",
-        "496 0000",
-    ] {
+    // The quotes were shown, redacted (placeholders are Markdown-escaped).
+    let placeholders = ["email", "phone", "postcode", "name", "number"]
+        .iter()
+        .filter(|p| summary.contains(&format!(r"\[{p}\]")))
+        .count();
+    assert!(placeholders >= 4, "too few redacted quotes:\n{summary}");
+    for (_, secret, _) in PLANTED {
         assert!(!summary.contains(secret), "{secret} in summary.md");
         assert!(!html.contains(secret), "{secret} in report.html");
     }
