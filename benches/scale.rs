@@ -10,9 +10,11 @@
 //! pipeline / index-only ratio, and the time of `thematic code` re-coding
 //! the run. Nothing here runs under `cargo test`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
+
+mod common;
 
 struct Measure {
     wall: f64,
@@ -39,30 +41,6 @@ fn measure(cmd: &mut Command) -> Measure {
         wall,
         peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
     }
-}
-
-fn corpus(root: &Path, shared: &Path, n: u64) -> PathBuf {
-    let path = root.join(format!("bench-data/synth-{n}.jsonl"));
-    if !path.exists() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        eprintln!("generating {} ...", path.display());
-        let ok = Command::new("python3")
-            .arg(shared.join("tools/synth.py"))
-            .args([
-                "--n",
-                &n.to_string(),
-                "--seed",
-                "1",
-                "--format",
-                "jsonl",
-                "--out",
-            ])
-            .arg(&path)
-            .status()
-            .expect("python3");
-        assert!(ok.success(), "synth.py failed");
-    }
-    path
 }
 
 fn main() {
@@ -96,7 +74,7 @@ fn main() {
     );
     let tmp = std::env::temp_dir().join(format!("thematic-scale-{}", std::process::id()));
     for n in sizes {
-        let input = corpus(&root, &shared, n);
+        let input = common::synth_corpus(&root, &shared, n);
         let mb = std::fs::metadata(&input).unwrap().len() as f64 / 1e6;
         let out_run = tmp.join(format!("run-{n}"));
         let out_idx = tmp.join(format!("idx-{n}"));

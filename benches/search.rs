@@ -14,6 +14,8 @@ use std::time::Instant;
 
 use thematic::search::{SearchSettings, Searcher};
 
+mod common;
+
 /// (query, themes required, attribute filters).
 type Case = (
     &'static str,
@@ -54,27 +56,8 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn ensure_run(root: &Path, shared: &Path, bin: &Path, n: u64) -> PathBuf {
+    let input = common::synth_corpus(root, shared, n);
     let data = root.join("bench-data");
-    let input = data.join(format!("synth-{n}.jsonl"));
-    if !input.exists() {
-        std::fs::create_dir_all(&data).unwrap();
-        eprintln!("generating {} ...", input.display());
-        let ok = Command::new("python3")
-            .arg(shared.join("tools/synth.py"))
-            .args([
-                "--n",
-                &n.to_string(),
-                "--seed",
-                "1",
-                "--format",
-                "jsonl",
-                "--out",
-            ])
-            .arg(&input)
-            .status()
-            .expect("python3");
-        assert!(ok.success(), "synth.py failed");
-    }
     let out = data.join(format!("run-{n}"));
     if !out.join("run.json").exists() {
         eprintln!("coding {} into {} ...", input.display(), out.display());

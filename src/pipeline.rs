@@ -55,7 +55,9 @@ pub enum PipelineError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Codebook(#[from] CodebookError),
-    #[error("{path}: cannot write: {source}")]
+    #[error(
+        "{path}: cannot write: {source}; check free space and permissions, or choose another --out"
+    )]
     Write {
         path: String,
         source: std::io::Error,
@@ -143,12 +145,16 @@ fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
     bar
 }
 
+fn write_error(out_name: &str, file: &str, source: std::io::Error) -> PipelineError {
+    PipelineError::Write {
+        path: format!("{out_name}/{file}"),
+        source,
+    }
+}
+
 impl Sinks<'_> {
     fn write_error(&self, file: &str, source: std::io::Error) -> PipelineError {
-        PipelineError::Write {
-            path: format!("{}/{file}", self.out_name),
-            source,
-        }
+        write_error(&self.out_name, file, source)
     }
 
     fn process(&mut self, batch: Vec<BatchItem>) -> Result<(), PipelineError> {
@@ -160,10 +166,8 @@ impl Sinks<'_> {
                     self.aggregator.add_reject(&r);
                     if let Some(w) = self.rejects.as_mut() {
                         let line = serde_json::to_vec(&r).unwrap_or_default();
-                        w.write_line(&line).map_err(|e| PipelineError::Write {
-                            path: files::REJECTS.to_owned(),
-                            source: e,
-                        })?;
+                        w.write_line(&line)
+                            .map_err(|e| self.write_error(files::REJECTS, e))?;
                     }
                 }
                 BatchItem::Response(r) => responses.push(r),
@@ -237,10 +241,8 @@ impl Sinks<'_> {
             }
             if let Some(w) = self.codes.as_mut() {
                 let line = codes_line(codebook, &r.id, question, ord, text, coding);
-                w.write_line(&line).map_err(|e| PipelineError::Write {
-                    path: files::CODES_JSONL.to_owned(),
-                    source: e,
-                })?;
+                w.write_line(&line)
+                    .map_err(|e| write_error(&self.out_name, files::CODES_JSONL, e))?;
             }
             if !coding.flags.is_empty() {
                 let line = flagged_line(codebook, &r.id, question, ord, text, coding);
@@ -407,10 +409,10 @@ fn write_reports(out: &OutputDir, report: &Report) -> Result<(), PipelineError> 
     Ok(())
 }
 
-fn finish_stream(w: StagedWriter) -> Result<(), PipelineError> {
+fn finish_stream(out_name: &str, w: StagedWriter) -> Result<(), PipelineError> {
     let name = w.name().to_owned();
     w.finish()
-        .map_err(|source| PipelineError::Write { path: name, source })
+        .map_err(|source| write_error(out_name, &name, source))
 }
 
 type Batch = Result<Vec<Item>, CorpusError>;
@@ -582,7 +584,7 @@ pub fn run(
     } = sinks;
     out.write_file(UNITS_FILE, &units.to_bytes())?;
     for w in [codes, Some(flagged), rejects].into_iter().flatten() {
-        finish_stream(w)?;
+        finish_stream(&out_name, w)?;
     }
     index.finish()?;
     bar.finish_and_clear();
@@ -717,7 +719,7 @@ pub fn recode(
     } = sinks;
     out.write_file(UNITS_FILE, &units.to_bytes())?;
     for w in [codes, Some(flagged)].into_iter().flatten() {
-        finish_stream(w)?;
+        finish_stream(&out_dir.display().to_string(), w)?;
     }
     let text_of = |ord: u64| stored.get(ord as usize).map(|u| u.text.clone());
     let report = aggregator.finish(

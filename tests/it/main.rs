@@ -13,6 +13,7 @@ mod privacy;
 mod quality;
 mod reliability;
 mod reports;
+mod search;
 mod search_equivalence;
 mod text;
 mod util;

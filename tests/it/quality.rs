@@ -4,15 +4,10 @@
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::util::{gold_dev, thematic, write};
+use crate::util::{gold_dev, run_ok, thematic, write};
 
 fn evaluate(gold: &std::path::Path, out: &std::path::Path) -> Value {
-    thematic()
-        .args(["run", "--quiet", "--out"])
-        .arg(out)
-        .arg(gold)
-        .assert()
-        .success();
+    run_ok(gold, out);
     let stdout = thematic()
         .args(["eval", "--json", "--out"])
         .arg(out)
@@ -75,12 +70,7 @@ fn a_code_absent_from_gold_and_run_is_reported_as_na_not_zero() {
         "{\"id\":\"a\",\"themes\":[\"care\"],\"flags\":[]}\n{\"id\":\"b\",\"themes\":[],\"flags\":[]}\n",
     );
     let out = dir.path().join("out");
-    thematic()
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&input)
-        .assert()
-        .success();
+    run_ok(&input, &out);
     let table = thematic()
         .args(["eval", "--out"])
         .arg(&out)

@@ -296,3 +296,56 @@ fn control_and_bidi_characters_cannot_spoof_outputs() {
     let units = index.all_units().unwrap();
     assert!(units.iter().any(|u| u.text == text));
 }
+
+/// Unmounts the small tmpfs when the test ends, however it ends.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_previous_outputs_whole() {
+    let dir = TempDir::new().unwrap();
+    let disk = dir.path().join("small-disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=400k", "tmpfs"])
+        .arg(&disk)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root and mount rights)");
+        return;
+    }
+    let _unmount = Mounted(disk.clone());
+    let out = disk.join("out");
+    let inputs = dir.path().join("inputs");
+    std::fs::create_dir(&inputs).unwrap();
+    let small = synthetic(&inputs, 5);
+    run(&small, &out, &[]).success();
+    let before = snapshot(&out);
+
+    let big_dir = dir.path().join("big");
+    std::fs::create_dir(&big_dir).unwrap();
+    let big = synthetic(&big_dir, 20_000);
+    let failed = run(&big, &out, &[]).code(2).get_output().clone();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains(&*out.to_string_lossy()),
+        "unclear error: {stderr}"
+    );
+    assert_eq!(snapshot(&out), before, "previous outputs changed");
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "staging or lock left behind: {leftovers:?}"
+    );
+}

@@ -10,7 +10,7 @@ use thematic::classify::Classifier;
 use thematic::search::Searcher;
 use thematic::text::Tokeniser;
 
-use crate::util::{codebook, thematic, write};
+use crate::util::{codebook, run_ok, write};
 
 const WORDS: &[&str] = &[
     "foster",
@@ -101,7 +101,7 @@ proptest! {
             .collect();
         let input = write(dir.path(), "in.jsonl", lines.join("\n"));
         let out = dir.path().join("out");
-        thematic().args(["run", "--quiet", "--out"]).arg(&out).arg(&input).assert().success();
+        run_ok(&input, &out);
 
         let toml = format!(
             "name = \"one\"\n[[theme]]\nid = \"t\"\nkeywords = [{}]\n",
@@ -134,12 +134,7 @@ fn a_corpus_attribute_named_question_is_filterable() {
          {\"id\":\"b\",\"question\":\"what_to_read\",\"text\":\"Read Ofsted reports.\"}\n",
     );
     let out = dir.path().join("out");
-    thematic()
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&input)
-        .assert()
-        .success();
+    run_ok(&input, &out);
     let searcher = Searcher::open(&out).unwrap();
     assert_eq!(
         searcher

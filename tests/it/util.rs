@@ -56,3 +56,13 @@ pub fn themes_of(classifier: &thematic::classify::Classifier, text: &str) -> Vec
         .map(|h| classifier.codebook().themes[h.code].id.clone())
         .collect()
 }
+
+/// `thematic run --quiet --out OUT INPUT`, which must succeed.
+pub fn run_ok(input: &Path, out: &Path) {
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(out)
+        .arg(input)
+        .assert()
+        .success();
+}

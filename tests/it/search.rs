@@ -1,0 +1,172 @@
+//! `thematic search` from the command line: each operator of the query
+//! language, filters, snippets with highlights, counts over all hits, and
+//! errors with their column.
+
+use std::path::{Path, PathBuf};
+
+use predicates::prelude::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::util::{run_ok, thematic, write};
+
+const CORPUS: &[(&str, &str, &str)] = &[
+    (
+        "a",
+        "parent",
+        "Kinship care saved my family when nobody else would.",
+    ),
+    (
+        "b",
+        "foster_carer",
+        "Care for kinship carers is poor and nobody asks them.",
+    ),
+    (
+        "c",
+        "social_worker",
+        "The social worker left and another social worker came.",
+    ),
+    (
+        "d",
+        "social_worker",
+        "A social care worker is not a social worker.",
+    ),
+    (
+        "e",
+        "care_experienced",
+        "My placement broke down and I moved placements again.",
+    ),
+    (
+        "f",
+        "care_experienced",
+        "Ofsted never asked me about my placement.",
+    ),
+    (
+        "g",
+        "parent",
+        "Ofsted inspected the council and rated it inadequate.",
+    ),
+];
+
+fn corpus(dir: &Path) -> PathBuf {
+    let lines: Vec<String> = CORPUS
+        .iter()
+        .map(|(id, kind, text)| {
+            serde_json::json!({"id": id, "respondent_type": kind, "text": text}).to_string()
+        })
+        .collect();
+    let input = write(dir, "in.jsonl", lines.join("\n"));
+    let out = dir.join("out");
+    run_ok(&input, &out);
+    out
+}
+
+/// The ids of the hits and the summary line of `search --json`.
+fn search(out: &Path, args: &[&str]) -> (Vec<String>, Value) {
+    let stdout = thematic()
+        .arg("search")
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .arg("--json")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<Value> = String::from_utf8(stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, hits) = lines.split_last().expect("a summary line");
+    let mut ids: Vec<String> = hits
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    (ids, summary["summary"].clone())
+}
+
+#[test]
+fn operators_find_exactly_what_they_say() {
+    let dir = TempDir::new().unwrap();
+    let out = corpus(dir.path());
+    let ids = |args: &[&str]| search(&out, args).0;
+    // A phrase needs its words adjacent and in order.
+    assert_eq!(ids(&["\"kinship care\""]), ["a"]);
+    assert_eq!(ids(&["\"social worker\""]), ["c", "d"]);
+    // Plain words are ANDed, in any order and distance.
+    assert_eq!(ids(&["kinship care"]), ["a", "b"]);
+    // NEAR/n: within n positions, either order.
+    assert_eq!(ids(&["NEAR/1(care kinship)"]), ["a"]);
+    assert_eq!(ids(&["NEAR/3(care kinship)"]), ["a", "b"]);
+    // Prefix on the surface form.
+    assert_eq!(ids(&["placement*"]), ["e", "f"]);
+    // NOT and -word.
+    assert_eq!(ids(&["ofsted NOT placement"]), ["g"]);
+    assert_eq!(ids(&["ofsted -inadequate"]), ["f"]);
+    assert_eq!(ids(&["ofsted OR kinship"]), ["a", "b", "f", "g"]);
+}
+
+#[test]
+fn filters_narrow_hits_and_counts_cover_all_hits() {
+    let dir = TempDir::new().unwrap();
+    let out = corpus(dir.path());
+    let (ids, _) = search(&out, &["ofsted", "--where", "respondent_type=parent"]);
+    assert_eq!(ids, ["g"]);
+    let (ids, _) = search(&out, &["ofsted respondent_type:care_experienced"]);
+    assert_eq!(ids, ["f"]);
+    let (ids, _) = search(&out, &["placement*", "--theme", "care"]);
+    assert_eq!(ids, ["e", "f"]);
+    let (ids, _) = search(&out, &["theme:care ofsted"]);
+    assert_eq!(ids, ["f"]);
+    // --limit shows fewer, the counts still cover every hit.
+    let (ids, summary) = search(&out, &["\"social worker\"", "--limit", "1"]);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(summary["hits"], 2);
+    assert_eq!(
+        summary["by_attribute"]["respondent_type"]["social_worker"],
+        2
+    );
+}
+
+#[test]
+fn snippets_highlight_the_match() {
+    let dir = TempDir::new().unwrap();
+    let out = corpus(dir.path());
+    thematic()
+        .args(["search", "--out"])
+        .arg(&out)
+        .arg("\"kinship care\"")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("**Kinship care** saved my family"));
+}
+
+#[test]
+fn a_malformed_query_exits_2_with_its_column() {
+    let dir = TempDir::new().unwrap();
+    let out = corpus(dir.path());
+    thematic()
+        .args(["search", "--out"])
+        .arg(&out)
+        .arg("kinship AND (")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("column 14"));
+    thematic()
+        .args(["search", "--out"])
+        .arg(&out)
+        .arg("\"kinship care")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("column 1"));
+    thematic()
+        .args(["search", "--out"])
+        .arg(&out)
+        .args(["ofsted", "--where", "nosuchfield=x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("respondent_type"));
+}
