@@ -31,6 +31,13 @@ const STOPWORDS_EN: &str = include_str!("../../stopwords/en.txt");
 /// on corpora with an open vocabulary.
 const STEM_CACHE_LIMIT: usize = 200_000;
 
+/// What the per-thread cache knows about a lowercased word.
+struct CachedWord {
+    stem: Box<str>,
+    is_stopword: bool,
+    opens_clause: bool,
+}
+
 /// One word of a text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Token {
@@ -97,7 +104,7 @@ pub struct Tokeniser {
 }
 
 thread_local! {
-    static STEM_CACHE: RefCell<FxHashMap<Box<str>, Box<str>>> = RefCell::new(FxHashMap::default());
+    static STEM_CACHE: RefCell<FxHashMap<Box<str>, CachedWord>> = RefCell::new(FxHashMap::default());
 }
 
 /// Sentence and clause numbering while a text is walked.
@@ -177,25 +184,40 @@ impl Tokeniser {
     }
 
     fn push_stem(&self, lower: &str, out: &mut String) {
-        STEM_CACHE.with(|cache| self.push_stem_cached(&mut cache.borrow_mut(), lower, out));
+        STEM_CACHE.with(|cache| {
+            self.push_stem_cached(&mut cache.borrow_mut(), lower, out);
+        });
     }
 
+    /// Append the stem of `lower` to `out`; returns whether it is a
+    /// stopword and whether it opens a clause. One cache look-up per token
+    /// answers all three.
     fn push_stem_cached(
         &self,
-        cache: &mut FxHashMap<Box<str>, Box<str>>,
+        cache: &mut FxHashMap<Box<str>, CachedWord>,
         lower: &str,
         out: &mut String,
-    ) {
-        if let Some(stem) = cache.get(lower) {
-            out.push_str(stem);
-            return;
+    ) -> (bool, bool) {
+        if let Some(word) = cache.get(lower) {
+            out.push_str(&word.stem);
+            return (word.is_stopword, word.opens_clause);
         }
         let stem = self.stemmer.stem(lower);
         out.push_str(&stem);
+        let is_stopword = self.stopwords.contains(lower);
+        let opens_clause = CLAUSE_OPENERS.contains(&lower);
         if cache.len() >= STEM_CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(lower.into(), stem.as_ref().into());
+        cache.insert(
+            lower.into(),
+            CachedWord {
+                stem: stem.as_ref().into(),
+                is_stopword,
+                opens_clause,
+            },
+        );
+        (is_stopword, opens_clause)
     }
 
     /// Tokenise `text`. Never panics; offsets always slice `text` at char
@@ -239,7 +261,7 @@ impl Tokeniser {
     fn push_word(
         &self,
         out: &mut TokenizedText,
-        cache: &mut FxHashMap<Box<str>, Box<str>>,
+        cache: &mut FxHashMap<Box<str>, CachedWord>,
         b: &mut Boundaries,
         text: &str,
         start: usize,
@@ -251,11 +273,9 @@ impl Tokeniser {
         push_lower_folded(segment, &mut out.lower_arena);
         let lower_end = out.lower_arena.len() as u32;
         let lower = &out.lower_arena[lower_start as usize..lower_end as usize];
-        let (sentence, clause) =
-            b.next_word(out.tokens.is_empty(), CLAUSE_OPENERS.contains(&lower));
-        let is_stopword = self.stopwords.contains(lower);
         let stem_start = out.stem_arena.len() as u32;
-        self.push_stem_cached(cache, lower, &mut out.stem_arena);
+        let (is_stopword, opens_clause) = self.push_stem_cached(cache, lower, &mut out.stem_arena);
+        let (sentence, clause) = b.next_word(out.tokens.is_empty(), opens_clause);
         let stem_end = out.stem_arena.len() as u32;
         let chars = if segment.is_ascii() {
             segment.len()
