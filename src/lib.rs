@@ -24,6 +24,7 @@ pub mod classify;
 pub mod codebook;
 pub mod corpus;
 pub mod eval;
+pub mod export;
 pub mod index;
 pub mod output;
 pub mod pipeline;

@@ -30,6 +30,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// REFI-QDA project archive.
+    Qdpx,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Read responses, index and code them, write every report.
@@ -75,6 +81,14 @@ enum Command {
     /// Benchmark baseline: index the inputs' texts only (no coding, no reports).
     #[command(hide = true)]
     IndexOnly(RunArgs),
+    /// Export a run for other tools: `qdpx`, a REFI-QDA project for NVivo,
+    /// ATLAS.ti, MAXQDA and QualCoder (written to OUT/thematic.qdpx).
+    Export {
+        #[arg(long, default_value = "thematic-out")]
+        out: PathBuf,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+    },
     /// Codebook tools.
     Codebook {
         #[command(subcommand)]
@@ -282,6 +296,25 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Eval { out, gold, json } => run_eval(&out, &gold, json),
+        Command::Export { out, format } => match format {
+            ExportFormat::Qdpx => {
+                let done = thematic::export::write_qdpx(&out)?;
+                println!(
+                    "{}: {} sources, {} coded selections, {} codes",
+                    done.path.display(),
+                    done.sources,
+                    done.selections,
+                    done.codes
+                );
+                if done.flagged_left_out > 0 {
+                    println!(
+                        "left out {} flagged response unit(s): their text stays in restricted/",
+                        done.flagged_left_out
+                    );
+                }
+                Ok(0)
+            }
+        },
         Command::Search(args) => search(args),
         Command::IndexOnly(args) => {
             let threads = setup_threads(args.threads)?;

@@ -8,6 +8,7 @@ mod classify;
 mod cli;
 mod codebook;
 mod corpus;
+mod export;
 mod index;
 mod privacy;
 mod quality;
