@@ -109,6 +109,21 @@ enum CodebookCommand {
         #[arg(long = "text-field")]
         text_fields: Vec<String>,
     },
+    /// Turn a REFI-QDA codebook (.qdc, from NVivo, ATLAS.ti, MAXQDA,
+    /// QualCoder) into a TOML codebook skeleton to fill with keywords.
+    Import {
+        file: PathBuf,
+        /// Where to write the TOML (default: FILE with .toml).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Write a codebook's themes as a REFI-QDA codebook (.qdc).
+    Export {
+        file: PathBuf,
+        /// Where to write the .qdc (default: FILE with .qdc).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// How reports are built (run, code, report).
@@ -333,6 +348,26 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 id_field,
                 text_fields,
             } => codebook_check(&file, &corpus, id_field, text_fields),
+            CodebookCommand::Import { file, output } => {
+                let xml = std::fs::read_to_string(&file)
+                    .with_context(|| format!("{}: cannot read", file.display()))?;
+                let toml = thematic::export::qdc::from_qdc(&xml, &file.display().to_string())?;
+                let output = output.unwrap_or_else(|| file.with_extension("toml"));
+                write_new_file(&output, toml.as_bytes())?;
+                println!(
+                    "{}: codebook skeleton written; add keywords, then `thematic codebook check {}`",
+                    output.display(),
+                    output.display()
+                );
+                Ok(0)
+            }
+            CodebookCommand::Export { file, output } => {
+                let codebook = Codebook::from_path(&file)?;
+                let output = output.unwrap_or_else(|| file.with_extension("qdc"));
+                write_new_file(&output, thematic::export::qdc::to_qdc(&codebook).as_bytes())?;
+                println!("{}: {} codes", output.display(), codebook.themes.len());
+                Ok(0)
+            }
         },
     }
 }
@@ -641,4 +676,19 @@ fn error_chain(e: &anyhow::Error) -> String {
         }
     }
     message
+}
+
+/// Write `bytes` to `path` atomically (a sibling temp file, then rename).
+fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
+    Ok(())
 }

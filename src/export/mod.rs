@@ -16,10 +16,17 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
+pub mod qdc;
+
 use crate::codebook::Codebook;
 use crate::index::{self, IndexError};
 use crate::output::{OutputDir, OutputError};
 use crate::pipeline::{PipelineError, files, read_manifest};
+
+/// Code colours, in theme order.
+const PALETTE: [&str; 7] = [
+    "#4A6FA5", "#C06C3E", "#5B8C5A", "#8E5C9E", "#B8A13A", "#3A8FB8", "#B83A5B",
+];
 
 /// The archive written into the run directory.
 pub const QDPX_FILE: &str = "thematic.qdpx";
@@ -92,16 +99,13 @@ pub fn write_qdpx(out_dir: &Path) -> Result<ExportSummary, ExportError> {
 
     // Codebook: themes as codable codes.
     xml.push_str("<CodeBook><Codes>\n");
-    let palette = [
-        "#4A6FA5", "#C06C3E", "#5B8C5A", "#8E5C9E", "#B8A13A", "#3A8FB8", "#B83A5B",
-    ];
     for (i, theme) in codebook.themes.iter().enumerate() {
         let _ = writeln!(
             xml,
             "<Code guid=\"{}\" name=\"{}\" isCodable=\"true\" color=\"{}\"><Description>{}</Description></Code>",
             guid("code", &theme.id),
             attr(&theme.label),
-            palette[i % palette.len()],
+            PALETTE[i % PALETTE.len()],
             text(&theme.description)
         );
     }

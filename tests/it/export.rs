@@ -171,3 +171,123 @@ fn qdpx_round_trip_on_gold_dev() {
     assert_eq!(in_archive.len(), in_run.len());
     assert_eq!(in_archive, in_run);
 }
+
+#[test]
+fn a_hand_made_qdc_imports_as_a_codebook_that_checks_clean() {
+    let dir = TempDir::new().unwrap();
+    let qdc = write(
+        dir.path(),
+        "frame.qdc",
+        r##"<?xml version="1.0" encoding="utf-8"?>
+<CodeBook xmlns="urn:QDA-XML:codebook:1.0" origin="NVivo 14">
+  <Codes>
+    <Code guid="a1" name="Family &amp; friends" isCodable="false">
+      <Code guid="a2" name="Kinship care" isCodable="true"><Description>Grandparents, aunts, "connected" carers.</Description></Code>
+      <Code guid="a3" name="Special guardianship" isCodable="true"/>
+    </Code>
+    <Code guid="b1" name="Ofsted" isCodable="true" color="#FF0000"/>
+    <Code guid="b2" name="Ofsted" isCodable="true"/>
+  </Codes>
+</CodeBook>"##,
+    );
+    let toml_path = dir.path().join("frame.toml");
+    thematic()
+        .args(["codebook", "import"])
+        .arg(&qdc)
+        .assert()
+        .success();
+    thematic()
+        .args(["codebook", "check"])
+        .arg(&toml_path)
+        .assert()
+        .success();
+    let cb = crate::util::codebook(&std::fs::read_to_string(&toml_path).unwrap());
+    let themes: Vec<(&str, &str)> = cb
+        .themes
+        .iter()
+        .map(|t| (t.id.as_str(), t.label.as_str()))
+        .collect();
+    assert_eq!(
+        themes,
+        [
+            (
+                "family_friends_kinship_care",
+                "Family & friends / Kinship care"
+            ),
+            (
+                "family_friends_special_guardianship",
+                "Family & friends / Special guardianship"
+            ),
+            ("ofsted", "Ofsted"),
+            ("ofsted_2", "Ofsted"),
+        ]
+    );
+    assert_eq!(
+        cb.themes[0].description,
+        "Grandparents, aunts, \"connected\" carers."
+    );
+    // The skeleton codes at once: each theme's name is its keyword.
+    let input = write(
+        dir.path(),
+        "in.jsonl",
+        r#"{"id":"x","text":"Kinship care works."}"#,
+    );
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--codebook"])
+        .arg(&toml_path)
+        .arg("--out")
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let codes = read_jsonl(&out.join("codes.jsonl"));
+    assert_eq!(
+        codes[0]["themes"],
+        serde_json::json!(["family_friends_kinship_care"])
+    );
+}
+
+#[test]
+fn the_default_codebook_survives_a_qdc_round_trip_and_bad_xml_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let qdc = dir.path().join("default.qdc");
+    thematic()
+        .args([
+            "codebook",
+            "export",
+            "corpora/care-review/codebook.toml",
+            "--output",
+        ])
+        .arg(&qdc)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .assert()
+        .success();
+    let toml_path = dir.path().join("back.toml");
+    thematic()
+        .args(["codebook", "import"])
+        .arg(&qdc)
+        .arg("--output")
+        .arg(&toml_path)
+        .assert()
+        .success();
+    let back = crate::util::codebook(&std::fs::read_to_string(&toml_path).unwrap());
+    let default = thematic::codebook::Codebook::default_care_review().unwrap();
+    let summary = |cb: &thematic::codebook::Codebook| -> Vec<(String, String, String)> {
+        cb.themes
+            .iter()
+            .map(|t| (t.id.clone(), t.label.clone(), t.description.clone()))
+            .collect()
+    };
+    assert_eq!(summary(&back), summary(&default));
+
+    let bad = write(dir.path(), "bad.qdc", "<CodeBook><Codes><Code name=\"x\">");
+    thematic()
+        .args(["codebook", "import"])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "bad.qdc: not a REFI-QDA codebook",
+        ));
+}
