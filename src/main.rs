@@ -32,8 +32,10 @@ struct Cli {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ExportFormat {
-    /// REFI-QDA project archive.
+    /// REFI-QDA project archive: OUT/thematic.qdpx.
     Qdpx,
+    /// One JSON document per response and a Quickwit index config: OUT/export/.
+    Ndjson,
 }
 
 #[derive(Subcommand)]
@@ -82,7 +84,8 @@ enum Command {
     #[command(hide = true)]
     IndexOnly(RunArgs),
     /// Export a run for other tools: `qdpx`, a REFI-QDA project for NVivo,
-    /// ATLAS.ti, MAXQDA and QualCoder (written to OUT/thematic.qdpx).
+    /// ATLAS.ti, MAXQDA and QualCoder (OUT/thematic.qdpx); `ndjson`, one JSON
+    /// document per response with a Quickwit index config (OUT/export/).
     Export {
         #[arg(long, default_value = "thematic-out")]
         out: PathBuf,
@@ -324,6 +327,24 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 if done.flagged_left_out > 0 {
                     println!(
                         "left out {} flagged response unit(s): their text stays in restricted/",
+                        done.flagged_left_out
+                    );
+                }
+                Ok(0)
+            }
+            ExportFormat::Ndjson => {
+                let done = thematic::export::ndjson::write_ndjson(&out)?;
+                println!(
+                    "{}/export/{}: {} responses; Quickwit index config in {}/export/{}",
+                    out.display(),
+                    thematic::export::ndjson::NDJSON_FILE,
+                    done.documents,
+                    out.display(),
+                    thematic::export::ndjson::QUICKWIT_FILE
+                );
+                if done.flagged_left_out > 0 {
+                    println!(
+                        "left out {} flagged response(s): their text stays in restricted/",
                         done.flagged_left_out
                     );
                 }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
+pub mod ndjson;
 pub mod qdc;
 
 use crate::codebook::Codebook;
@@ -58,6 +59,34 @@ struct UnitCodes {
     flagged: bool,
     /// (theme id, char start, char end, matched text)
     spans: Vec<(String, u32, u32, String)>,
+}
+
+/// codes.jsonl by ordinal: (theme ids, flagged).
+pub(crate) fn read_codes_themes(
+    path: &Path,
+) -> Result<BTreeMap<u64, (Vec<String>, bool)>, ExportError> {
+    let bad = |line: usize, message: String| ExportError::Input {
+        path: format!("{}:{line}", path.display()),
+        message,
+    };
+    let body = std::fs::read_to_string(path).map_err(|e| bad(0, e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for (i, line) in body.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| bad(i + 1, format!("not JSON ({e}); re-run `thematic code`")))?;
+        let ord = v["ordinal"]
+            .as_u64()
+            .ok_or_else(|| bad(i + 1, "no ordinal; re-run `thematic code`".to_owned()))?;
+        let themes = v["themes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect();
+        let flagged = v["flags"].as_array().is_some_and(|f| !f.is_empty());
+        out.insert(ord, (themes, flagged));
+    }
+    Ok(out)
 }
 
 /// Write `OUT/thematic.qdpx` for the run in `out_dir`.

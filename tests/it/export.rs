@@ -291,3 +291,56 @@ fn the_default_codebook_survives_a_qdc_round_trip_and_bad_xml_is_refused() {
             "bad.qdc: not a REFI-QDA codebook",
         ));
 }
+
+#[test]
+fn ndjson_export_has_one_document_per_unflagged_response_with_its_themes() {
+    let dir = TempDir::new().unwrap();
+    let lines = [
+        r#"{"id":"r1","region":"London","q1":"Kinship care saved us.","q2":"Ofsted never asked."}"#,
+        r#"{"id":"r2","region":"North East","q1":"I'm 15 and he hits me, I'm scared to go home tonight.","q2":"n/a"}"#,
+        r#"{"id":"r3","region":"London","q1":"Funding cuts closed the youth club.","q2":""}"#,
+    ];
+    let input = write(dir.path(), "in.jsonl", lines.join("\n"));
+    let out = dir.path().join("out");
+    thematic()
+        .args([
+            "run",
+            "--quiet",
+            "--text-field",
+            "q1",
+            "--text-field",
+            "q2",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    thematic()
+        .args(["export", "--format", "ndjson", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("left out 1 flagged response"));
+    let docs = read_jsonl(&out.join("export/responses.ndjson"));
+    let ids: Vec<&str> = docs.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["r1", "r3"], "the flagged response r2 is left out");
+    // Themes per question agree with codes.jsonl.
+    for line in read_jsonl(&out.join("codes.jsonl")) {
+        let Some(doc) = docs.iter().find(|d| d["id"] == line["id"]) else {
+            continue;
+        };
+        let q = line["question"].as_str().unwrap();
+        assert_eq!(doc["themes_by_question"][q], line["themes"], "{doc}");
+    }
+    assert_eq!(docs[0]["attributes"]["region"], "London");
+    assert_eq!(docs[0]["answers"]["q2"], "Ofsted never asked.");
+    let config = std::fs::read_to_string(out.join("export/quickwit-index.yaml")).unwrap();
+    for field in [
+        "index_id: thematic-responses",
+        "- name: answers",
+        "- name: themes",
+    ] {
+        assert!(config.contains(field), "quickwit config lacks {field}");
+    }
+}
