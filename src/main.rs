@@ -213,9 +213,12 @@ struct SearchArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Input files (.jsonl, .ndjson, .csv, .tsv) or - for JSONL on stdin.
-    /// Default: the bundled sample corpus.
+    /// Input files (.jsonl, .ndjson, .csv, .tsv, .xlsx) or - for JSONL on
+    /// stdin. Default: the bundled sample corpus.
     inputs: Vec<String>,
+    /// The worksheet to read from .xlsx inputs (default: the first).
+    #[arg(long)]
+    sheet: Option<String>,
     /// Codebook TOML (default: the bundled seven-theme codebook).
     #[arg(long)]
     codebook: Option<PathBuf>,
@@ -393,9 +396,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
-fn read_options(id_field: String, text_fields: Vec<String>) -> ReadOptions {
+fn read_options(id_field: String, text_fields: Vec<String>, sheet: Option<String>) -> ReadOptions {
     ReadOptions {
         id_field,
+        sheet,
         text_fields: if text_fields.is_empty() {
             vec!["text".to_owned()]
         } else {
@@ -425,7 +429,7 @@ fn run_settings(args: RunArgs, threads: usize) -> RunSettings {
     };
     RunSettings {
         inputs,
-        read: read_options(args.id_field, args.text_fields),
+        read: read_options(args.id_field, args.text_fields, args.sheet),
         out: args.out,
         threads,
         report: args.report.apply(ReportOptions::default()),
@@ -648,7 +652,7 @@ fn codebook_check(
         return Ok(0);
     }
     let inputs: Vec<InputSource> = corpus.iter().map(|a| InputSource::from_arg(a)).collect();
-    let reader = CorpusReader::open(&inputs, read_options(id_field, text_fields))?;
+    let reader = CorpusReader::open(&inputs, read_options(id_field, text_fields, None))?;
     let classifier = Classifier::new(codebook)?;
     let codes: Vec<_> = classifier.codebook().codes().cloned().collect();
     let mut hits: Vec<Vec<u64>> = codes.iter().map(|c| vec![0; c.keywords.len()]).collect();

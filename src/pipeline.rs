@@ -29,6 +29,7 @@ use crate::text::{Tokeniser, TokenizedText, encode_terms};
 pub mod files {
     pub const INDEX: &str = "index";
     pub const CODES_JSONL: &str = "codes.jsonl";
+    pub const REPORT_XLSX: &str = "report.xlsx";
     pub const CODES_CSV: &str = "codes.csv";
     pub const THEMES_CSV: &str = "themes.csv";
     pub const REPORT_JSON: &str = "report.json";
@@ -406,6 +407,11 @@ fn write_reports(out: &OutputDir, report: &Report) -> Result<(), PipelineError> 
     out.write_file(files::REPORT_JSON, &report::write_json(report))?;
     out.write_file(files::SUMMARY_MD, &report::write_summary_md(report))?;
     out.write_file(files::REPORT_HTML, &report::write_html(report))?;
+    let xlsx = report::write_xlsx(report).map_err(|e| PipelineError::Run {
+        path: files::REPORT_XLSX.to_owned(),
+        message: format!("cannot build the workbook: {e}"),
+    })?;
+    out.write_file(files::REPORT_XLSX, &xlsx)?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 
 mod csv_reader;
 mod jsonl;
+mod xlsx_reader;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -55,6 +56,8 @@ pub struct ReadOptions {
     pub id_field: String,
     /// One or more text fields; each becomes a separately coded question.
     pub text_fields: Vec<String>,
+    /// The worksheet of XLSX inputs (default: the first).
+    pub sheet: Option<String>,
 }
 
 impl Default for ReadOptions {
@@ -62,6 +65,7 @@ impl Default for ReadOptions {
         ReadOptions {
             id_field: "id".to_owned(),
             text_fields: vec!["text".to_owned()],
+            sheet: None,
         }
     }
 }
@@ -103,7 +107,9 @@ pub enum CorpusError {
     Io { path: String, source: io::Error },
     #[error("{path}: this is a gzip-compressed file; decompress it first (gunzip -k {path})")]
     Gzip { path: String },
-    #[error("{path}: this is a ZIP archive (an .xlsx workbook?); save it as CSV and try again")]
+    #[error("{path}: {message}")]
+    Xlsx { path: String, message: String },
+    #[error("{path}: this is a ZIP archive (an .xlsx workbook? name it .xlsx); or save it as CSV")]
     Zip { path: String },
     #[error(
         "{path}: this file is UTF-16 encoded; re-save it as UTF-8 (for example: iconv -f UTF-16 -t UTF-8 {path} > converted.csv)"
@@ -131,6 +137,7 @@ pub enum CorpusError {
 enum Format {
     Jsonl,
     Csv(u8),
+    Xlsx,
 }
 
 /// Reads several inputs as one corpus, in order, checking ids for uniqueness
@@ -147,6 +154,7 @@ pub struct CorpusReader {
 enum FileReader {
     Jsonl(jsonl::JsonlReader),
     Csv(Box<csv_reader::CsvReader>),
+    Xlsx(Box<xlsx_reader::XlsxReader>),
 }
 
 /// Raw fields of one record before validation, shared by both formats.
@@ -210,6 +218,7 @@ impl CorpusReader {
         match &self.current {
             Some(FileReader::Jsonl(r)) => r.bytes_read(),
             Some(FileReader::Csv(r)) => r.bytes_read(),
+            Some(FileReader::Xlsx(_)) => 0,
             None => 0,
         }
     }
@@ -219,6 +228,20 @@ impl CorpusReader {
             return Ok(false);
         };
         let name = input.display_name();
+        if format == Format::Xlsx {
+            let InputSource::File(path) = &input else {
+                return Err(CorpusError::Xlsx {
+                    path: name,
+                    message: "a workbook must be a file, not standard input".to_owned(),
+                });
+            };
+            self.current = Some(FileReader::Xlsx(Box::new(xlsx_reader::XlsxReader::open(
+                path,
+                name,
+                self.options.sheet.as_deref(),
+            )?)));
+            return Ok(true);
+        }
         let source: Box<dyn BufRead + Send> = match &input {
             InputSource::Stdin => Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
             InputSource::Bundled => Box::new(io::Cursor::new(BUNDLED_SAMPLE.as_bytes())),
@@ -235,6 +258,7 @@ impl CorpusReader {
                 delimiter,
                 &self.options.text_fields,
             )?)),
+            Format::Xlsx => unreachable!("workbooks are opened above"),
         });
         Ok(true)
     }
@@ -331,6 +355,7 @@ impl Iterator for CorpusReader {
             let next = match self.current.as_mut() {
                 Some(FileReader::Jsonl(r)) => r.next_raw(),
                 Some(FileReader::Csv(r)) => r.next_raw(),
+                Some(FileReader::Xlsx(r)) => r.next_raw(),
                 None => return None,
             };
             match next {
@@ -403,6 +428,7 @@ fn format_of(path: &Path) -> Result<Format, CorpusError> {
         Some("jsonl" | "ndjson" | "json") => Ok(Format::Jsonl),
         Some("csv") => Ok(Format::Csv(b',')),
         Some("tsv" | "tab") => Ok(Format::Csv(b'\t')),
+        Some("xlsx" | "xlsm" | "xls" | "ods") => Ok(Format::Xlsx),
         _ => {
             // Say "no such file" before "unknown type" when both are true.
             if !path.exists() {
@@ -436,6 +462,9 @@ fn sniff(path: &Path, format: Format) -> Result<u64, CorpusError> {
     let head = &head[..filled];
     if head.starts_with(&[0x1f, 0x8b]) {
         return Err(CorpusError::Gzip { path: name() });
+    }
+    if format == Format::Xlsx {
+        return Ok(size);
     }
     if head.starts_with(b"PK\x03\x04") {
         return Err(CorpusError::Zip { path: name() });

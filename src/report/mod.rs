@@ -14,9 +14,11 @@ pub mod redact;
 pub mod sanitize;
 mod terms;
 mod write;
+mod xlsx;
 
 pub use aggregate::{Aggregator, TermStats, UnitInput};
 pub use write::{write_codes_csv, write_html, write_json, write_summary_md, write_themes_csv};
+pub use xlsx::write_xlsx;
 
 use serde::Serialize;
 

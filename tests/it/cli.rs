@@ -13,6 +13,7 @@ const OUTPUT_FILES: &[&str] = &[
     "report.json",
     "summary.md",
     "report.html",
+    "report.xlsx",
     "rejects.jsonl",
     "restricted/flagged.jsonl",
 ];

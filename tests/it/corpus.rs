@@ -196,6 +196,7 @@ fn several_text_fields_become_questions() {
     let options = ReadOptions {
         id_field: "id".into(),
         text_fields: vec!["q1".into(), "q2".into()],
+        sheet: None,
     };
     let (records, rejects) = read(&path, options);
     assert!(rejects.is_empty());

@@ -18,3 +18,4 @@ mod search;
 mod search_equivalence;
 mod text;
 mod util;
+mod xlsx;

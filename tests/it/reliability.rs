@@ -16,6 +16,7 @@ const COMPARED: &[&str] = &[
     "report.json",
     "summary.md",
     "report.html",
+    "report.xlsx",
     "units.bin",
     "rejects.jsonl",
     "restricted/flagged.jsonl",

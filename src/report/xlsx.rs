@@ -1,0 +1,176 @@
+//! report.xlsx: the counts an analyst takes into a spreadsheet — Themes,
+//! Codes (0/1 per theme, frozen header, filters), Crosstab, Quotes and
+//! Campaigns. Every text cell is written as a string, never as a formula, so
+//! a response or attribute starting with `=` stays text.
+
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
+
+use super::Report;
+use super::sanitize::display_safe;
+
+/// Excel's last row is 1,048,576; the Codes sheet keeps one for its header.
+const MAX_DATA_ROWS: usize = 1_048_575;
+
+pub fn write_xlsx(report: &Report) -> Result<Vec<u8>, XlsxError> {
+    let mut book = Workbook::new();
+    // A fixed creation date keeps report.xlsx byte-identical across runs.
+    let fixed = ExcelDateTime::from_ymd(2000, 1, 1)?;
+    book.set_properties(&DocProperties::new().set_creation_datetime(&fixed));
+    let bold = Format::new().set_bold();
+
+    // Themes
+    let sheet = book.add_worksheet();
+    sheet.set_name("Themes")?;
+    let header = [
+        "theme",
+        "label",
+        "responses",
+        "share",
+        "distinct submissions",
+        "distinct share",
+    ];
+    write_header(sheet, &header, &bold)?;
+    for (i, t) in report.themes.iter().enumerate() {
+        let r = i as u32 + 1;
+        sheet.write_string(r, 0, cell(&t.id))?;
+        sheet.write_string(r, 1, cell(&t.label))?;
+        sheet.write_number(r, 2, t.responses as f64)?;
+        sheet.write_number(r, 3, t.share)?;
+        sheet.write_number(r, 4, t.distinct_submissions as f64)?;
+        sheet.write_number(r, 5, t.distinct_share)?;
+    }
+    let notes_row = report.themes.len() as u32 + 2;
+    sheet.write_string(
+        notes_row,
+        0,
+        format!(
+            "{} responses coded ({} records read, {} rejected); shares are of coded responses.",
+            report.totals.records_coded, report.totals.records_read, report.totals.records_rejected
+        ),
+    )?;
+    let rows = &report.rows;
+    if rows.ids.len() > MAX_DATA_ROWS {
+        sheet.write_string(
+            notes_row + 1,
+            0,
+            format!(
+                "The Codes sheet holds the first {MAX_DATA_ROWS} of {} responses (Excel's row limit); codes.csv holds all.",
+                rows.ids.len()
+            ),
+        )?;
+    }
+    sheet.set_column_width(1, 28)?;
+
+    // Codes, streamed row by row in constant memory.
+    let sheet = book.add_worksheet_with_constant_memory()?;
+    sheet.set_name("Codes")?;
+    let mut header: Vec<&str> = vec!["id"];
+    header.extend(rows.attribute_names.iter().map(String::as_str));
+    header.extend(rows.theme_columns.iter().map(String::as_str));
+    write_header(sheet, &header, &bold)?;
+    let shown = rows.ids.len().min(MAX_DATA_ROWS);
+    for i in 0..shown {
+        let r = i as u32 + 1;
+        let (id, attrs, codes) = rows.row(i);
+        sheet.write_string(r, 0, cell(id))?;
+        let mut c = 1u16;
+        for value in attrs {
+            sheet.write_string(r, c, cell(value))?;
+            c += 1;
+        }
+        for code in codes {
+            sheet.write_number(r, c, u8::from(*code))?;
+            c += 1;
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    if !header.is_empty() {
+        sheet.autofilter(0, 0, shown as u32, header.len() as u16 - 1)?;
+    }
+
+    // Crosstab
+    let sheet = book.add_worksheet();
+    sheet.set_name("Crosstab")?;
+    if let Some(ct) = &report.crosstab {
+        sheet.write_string_with_format(0, 0, cell(&ct.attribute), &bold)?;
+        for (v, (value, size)) in ct.values.iter().enumerate() {
+            sheet.write_string_with_format(0, v as u16 + 1, cell(value), &bold)?;
+            sheet.write_number(report.themes.len() as u32 + 1, v as u16 + 1, *size as f64)?;
+        }
+        sheet.write_string(report.themes.len() as u32 + 1, 0, "responses in group")?;
+        for (t, counts) in ct.counts.iter().enumerate() {
+            let label = report
+                .codebook
+                .themes
+                .get(t)
+                .map_or("", |c| c.label.as_str());
+            sheet.write_string(t as u32 + 1, 0, cell(label))?;
+            for (v, n) in counts.iter().enumerate() {
+                sheet.write_number(t as u32 + 1, v as u16 + 1, *n as f64)?;
+            }
+        }
+    } else {
+        sheet.write_string(0, 0, "No attribute to cross-tabulate (see --by).")?;
+    }
+
+    // Quotes
+    let sheet = book.add_worksheet();
+    sheet.set_name("Quotes")?;
+    write_header(
+        sheet,
+        &["theme", "response", "question", "respondent type", "quote"],
+        &bold,
+    )?;
+    let mut r = 1u32;
+    for t in &report.themes {
+        for q in &t.quotes {
+            sheet.write_string(r, 0, cell(&t.label))?;
+            sheet.write_string(r, 1, cell(&q.id))?;
+            sheet.write_string(r, 2, cell(&q.question))?;
+            sheet.write_string(r, 3, cell(q.respondent_type.as_deref().unwrap_or("")))?;
+            sheet.write_string(r, 4, cell(&q.text))?;
+            r += 1;
+        }
+    }
+    sheet.set_column_width(4, 100)?;
+
+    // Campaigns
+    let sheet = book.add_worksheet();
+    sheet.set_name("Campaigns")?;
+    write_header(
+        sheet,
+        &["campaign", "responses", "members", "begins"],
+        &bold,
+    )?;
+    for (i, c) in report.campaigns.iter().enumerate() {
+        let r = i as u32 + 1;
+        sheet.write_string(r, 0, cell(&c.id))?;
+        sheet.write_number(r, 1, c.size as f64)?;
+        sheet.write_string(r, 2, cell(&c.members.join(", ")))?; // capped, see `cell`
+        sheet.write_string(r, 3, cell(&super::redact::redact(&c.representative)))?;
+    }
+
+    book.save_to_buffer()
+}
+
+fn write_header(sheet: &mut Worksheet, names: &[&str], bold: &Format) -> Result<(), XlsxError> {
+    for (c, name) in names.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, cell(name), bold)?;
+    }
+    Ok(())
+}
+
+/// Excel's longest cell text.
+const MAX_CELL_CHARS: usize = 32_767;
+
+/// Text made safe to display and cut to Excel's cell limit (a campaign's
+/// member list can be longer); report.json keeps the whole.
+fn cell(text: &str) -> String {
+    let safe = display_safe(text);
+    if safe.chars().count() <= MAX_CELL_CHARS {
+        return safe;
+    }
+    let mut cut: String = safe.chars().take(MAX_CELL_CHARS - 40).collect();
+    cut.push_str(" … (cut: see report.json)");
+    cut
+}
