@@ -54,17 +54,18 @@ pub struct ExportSummary {
     pub flagged_left_out: usize,
 }
 
-/// One unit's codes as codes.jsonl holds them.
-struct UnitCodes {
-    flagged: bool,
-    /// (theme id, char start, char end, matched text)
-    spans: Vec<(String, u32, u32, String)>,
+/// One unit's line of codes.jsonl, read for an export.
+pub(crate) struct UnitLine {
+    pub themes: Vec<String>,
+    pub flagged: bool,
+    /// (theme id, char start, char end, matched text), one per span and
+    /// theme: two keywords often cover the same words ("children's home",
+    /// "children's homes").
+    pub spans: Vec<(String, u32, u32, String)>,
 }
 
-/// codes.jsonl by ordinal: (theme ids, flagged).
-pub(crate) fn read_codes_themes(
-    path: &Path,
-) -> Result<BTreeMap<u64, (Vec<String>, bool)>, ExportError> {
+/// codes.jsonl by ordinal. Errors name the line and say to re-code.
+pub(crate) fn read_codes(path: &Path) -> Result<BTreeMap<u64, UnitLine>, ExportError> {
     let bad = |line: usize, message: String| ExportError::Input {
         path: format!("{}:{line}", path.display()),
         message,
@@ -84,7 +85,27 @@ pub(crate) fn read_codes_themes(
             .filter_map(|t| t.as_str().map(str::to_owned))
             .collect();
         let flagged = v["flags"].as_array().is_some_and(|f| !f.is_empty());
-        out.insert(ord, (themes, flagged));
+        let mut spans = Vec::new();
+        for (theme, list) in v["evidence"].as_object().into_iter().flatten() {
+            for e in list.as_array().into_iter().flatten() {
+                let (Some(start), Some(end), Some(matched)) =
+                    (e["start"].as_u64(), e["end"].as_u64(), e["text"].as_str())
+                else {
+                    return Err(bad(i + 1, "evidence without start/end/text".to_owned()));
+                };
+                spans.push((theme.clone(), start as u32, end as u32, matched.to_owned()));
+            }
+        }
+        spans.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        spans.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1 && a.2 == b.2);
+        out.insert(
+            ord,
+            UnitLine {
+                themes,
+                flagged,
+                spans,
+            },
+        );
     }
     Ok(out)
 }
@@ -257,43 +278,6 @@ pub fn write_qdpx(out_dir: &Path) -> Result<ExportSummary, ExportError> {
         codes: codebook.themes.len(),
         flagged_left_out,
     })
-}
-
-/// codes.jsonl by ordinal: theme evidence spans and whether it was flagged.
-fn read_codes(path: &Path) -> Result<BTreeMap<u64, UnitCodes>, ExportError> {
-    let bad = |line: usize, message: String| ExportError::Input {
-        path: format!("{}:{line}", path.display()),
-        message,
-    };
-    let body = std::fs::read_to_string(path).map_err(|e| bad(0, e.to_string()))?;
-    let mut out = BTreeMap::new();
-    for (i, line) in body.lines().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| bad(i + 1, format!("not JSON ({e}); re-run `thematic code`")))?;
-        let ord = v["ordinal"]
-            .as_u64()
-            .ok_or_else(|| bad(i + 1, "no ordinal; re-run `thematic code`".to_owned()))?;
-        let flagged = v["flags"].as_array().is_some_and(|f| !f.is_empty());
-        let mut spans = Vec::new();
-        if let Some(evidence) = v["evidence"].as_object() {
-            for (theme, list) in evidence {
-                for e in list.as_array().into_iter().flatten() {
-                    let (Some(start), Some(end), Some(matched)) =
-                        (e["start"].as_u64(), e["end"].as_u64(), e["text"].as_str())
-                    else {
-                        return Err(bad(i + 1, "evidence without start/end/text".to_owned()));
-                    };
-                    spans.push((theme.clone(), start as u32, end as u32, matched.to_owned()));
-                }
-            }
-        }
-        // Two keywords of one theme often cover the same words ("children's
-        // home", "children's homes"): one selection per span and theme.
-        spans.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
-        spans.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1 && a.2 == b.2);
-        out.insert(ord, UnitCodes { flagged, spans });
-    }
-    Ok(out)
 }
 
 fn zip_archive(project: &str, sources: &[(String, &str)]) -> zip::result::ZipResult<Vec<u8>> {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use super::{ExportError, read_codes_themes};
+use super::{ExportError, read_codes};
 use crate::index;
 use crate::output::OutputDir;
 use crate::pipeline::{files, read_manifest};
@@ -27,7 +27,7 @@ pub struct NdjsonSummary {
 
 pub fn write_ndjson(out_dir: &Path) -> Result<NdjsonSummary, ExportError> {
     let manifest = read_manifest(out_dir)?;
-    let codes = read_codes_themes(&out_dir.join(files::CODES_JSONL))?;
+    let codes = read_codes(&out_dir.join(files::CODES_JSONL))?;
     let opened = index::open(&out_dir.join(files::INDEX))?;
     let units = opened.all_units()?;
 
@@ -46,7 +46,7 @@ pub fn write_ndjson(out_dir: &Path) -> Result<NdjsonSummary, ExportError> {
         i = j;
         if members
             .iter()
-            .any(|u| codes.get(&u.ord).is_some_and(|c| c.1))
+            .any(|u| codes.get(&u.ord).is_some_and(|c| c.flagged))
         {
             flagged_left_out += 1;
             continue;
@@ -58,7 +58,7 @@ pub fn write_ndjson(out_dir: &Path) -> Result<NdjsonSummary, ExportError> {
             answers.insert(u.question.clone(), Value::String(u.text.clone()));
             let unit_themes: Vec<&str> = codes
                 .get(&u.ord)
-                .map(|c| c.0.iter().map(String::as_str).collect())
+                .map(|c| c.themes.iter().map(String::as_str).collect())
                 .unwrap_or_default();
             for t in &unit_themes {
                 if !themes.contains(t) {
