@@ -206,7 +206,11 @@ pub fn write_qdpx(out_dir: &Path) -> Result<ExportSummary, ExportError> {
     for u in &exported {
         cases.entry(u.id.as_str()).or_default().push(u);
     }
-    xml.push_str("<Cases>\n");
+    // Project.xsd wants at least one Case in <Cases> and one source in
+    // <Sources>, so both are left out when nothing is exported.
+    if !cases.is_empty() {
+        xml.push_str("<Cases>\n");
+    }
     for (id, members) in &cases {
         let _ = write!(
             xml,
@@ -231,12 +235,16 @@ pub fn write_qdpx(out_dir: &Path) -> Result<ExportSummary, ExportError> {
         }
         xml.push_str("</Case>\n");
     }
-    xml.push_str("</Cases>\n");
+    if !cases.is_empty() {
+        xml.push_str("</Cases>\n");
+    }
 
     // Sources with their coded selections.
     let mut selections = 0;
     let mut files: Vec<(String, &str)> = Vec::with_capacity(exported.len());
-    xml.push_str("<Sources>\n");
+    if !exported.is_empty() {
+        xml.push_str("<Sources>\n");
+    }
     for u in &exported {
         let source = guid("source", &u.ord.to_string());
         let file = format!("{source}.txt");
@@ -262,7 +270,10 @@ pub fn write_qdpx(out_dir: &Path) -> Result<ExportSummary, ExportError> {
         xml.push_str("</TextSource>\n");
         files.push((file, u.text.as_str()));
     }
-    xml.push_str("</Sources>\n</Project>\n");
+    if !exported.is_empty() {
+        xml.push_str("</Sources>\n");
+    }
+    xml.push_str("</Project>\n");
 
     let archive = zip_archive(&xml, &files).map_err(|e| ExportError::Input {
         path: out_dir.join(QDPX_FILE).display().to_string(),
