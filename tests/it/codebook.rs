@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use thematic::codebook::{Codebook, CodebookError, WordPattern};
 
-use crate::util::{thematic, write};
+use crate::util::{CARE_REVIEW_THEMES, thematic, write};
 
 fn problems(toml: &str) -> String {
     match Codebook::from_toml(toml, "cb.toml") {
@@ -110,18 +110,7 @@ fn default_codebook_checks_clean() {
     assert!(out.contains("keywords that never matched"));
     let cb = Codebook::default_care_review().expect("default codebook is valid");
     let ids: Vec<&str> = cb.themes.iter().map(|t| t.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        [
-            "support",
-            "strengthening_families",
-            "safety",
-            "care",
-            "delivery",
-            "sustainability",
-            "accountability"
-        ]
-    );
+    assert_eq!(ids, CARE_REVIEW_THEMES);
     assert!(cb.flags.iter().any(|f| f.id == "safeguarding"));
 }
 

@@ -66,3 +66,14 @@ pub fn run_ok(input: &Path, out: &Path) {
         .assert()
         .success();
 }
+
+/// The review's seven theme ids, in the default codebook's order.
+pub const CARE_REVIEW_THEMES: [&str; 7] = [
+    "support",
+    "strengthening_families",
+    "safety",
+    "care",
+    "delivery",
+    "sustainability",
+    "accountability",
+];
