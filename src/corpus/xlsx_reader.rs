@@ -65,10 +65,10 @@ impl XlsxReader {
         while reader.next < reader.range.height() {
             let row = reader.next;
             reader.next += 1;
-            if let Some(cells) = reader.range.rows().nth(row)
-                && cells.iter().any(|c| !is_blank(c))
-            {
-                reader.header = cells.iter().map(cell_text).collect();
+            let cells = reader.row(row);
+            if cells.iter().any(|c| !is_blank(c)) {
+                let header = cells.iter().map(|c| cell_text(c)).collect();
+                reader.header = header;
                 break;
             }
         }
@@ -79,10 +79,8 @@ impl XlsxReader {
         while self.next < self.range.height() {
             let row = self.next;
             self.next += 1;
-            let Some(cells) = self.range.rows().nth(row) else {
-                continue;
-            };
-            if cells.iter().all(is_blank) {
+            let cells = self.row(row);
+            if cells.iter().all(|c| is_blank(c)) {
                 continue;
             }
             let line = self.first_row + row as u64;
@@ -101,7 +99,7 @@ impl XlsxReader {
             let fields = self
                 .header
                 .iter()
-                .zip(cells)
+                .zip(cells.iter().copied())
                 .filter(|(name, _)| !name.is_empty())
                 .map(|(name, cell)| (name.clone(), raw_value(cell)))
                 .collect();
@@ -112,6 +110,17 @@ impl XlsxReader {
             })));
         }
         Ok(None)
+    }
+}
+
+impl XlsxReader {
+    /// The cells of row `i` (0-based within the range). By position, not
+    /// `rows().nth(i)`, which walks from the first row every time and made
+    /// reading a sheet quadratic in its length.
+    fn row(&self, i: usize) -> Vec<&Data> {
+        (0..self.range.width())
+            .filter_map(|c| self.range.get((i, c)))
+            .collect()
     }
 }
 
