@@ -19,10 +19,10 @@ use uuid::Uuid;
 pub mod ndjson;
 pub mod qdc;
 
-use crate::codebook::Codebook;
-use crate::index::{self, IndexError};
+use crate::codebook::{Codebook, CodebookError};
+use crate::index::{self, IndexError, StoredUnit};
 use crate::output::{OutputDir, OutputError};
-use crate::pipeline::{PipelineError, files, read_manifest};
+use crate::pipeline::{Manifest, PipelineError, files, read_manifest};
 
 /// Code colours, in theme order.
 const PALETTE: [&str; 7] = [
@@ -40,6 +40,8 @@ pub enum ExportError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Codebook(#[from] CodebookError),
     #[error("{path}: {message}")]
     Input { path: String, message: String },
 }
@@ -62,6 +64,29 @@ pub(crate) struct UnitLine {
     /// theme: two keywords often cover the same words ("children's home",
     /// "children's homes").
     pub spans: Vec<(String, u32, u32, String)>,
+}
+
+/// What every export reads from a finished run.
+pub(crate) struct FinishedRun {
+    pub manifest: Manifest,
+    /// codes.jsonl by ordinal.
+    pub codes: BTreeMap<u64, UnitLine>,
+    /// The stored units, in ordinal order (a response's units together).
+    pub units: Vec<StoredUnit>,
+}
+
+impl FinishedRun {
+    pub(crate) fn load(out_dir: &Path) -> Result<FinishedRun, ExportError> {
+        Ok(FinishedRun {
+            manifest: read_manifest(out_dir)?,
+            codes: read_codes(&out_dir.join(files::CODES_JSONL))?,
+            units: index::open(&out_dir.join(files::INDEX))?.all_units()?,
+        })
+    }
+
+    pub(crate) fn is_flagged(&self, unit: &StoredUnit) -> bool {
+        self.codes.get(&unit.ord).is_some_and(|c| c.flagged)
+    }
 }
 
 /// codes.jsonl by ordinal. Errors name the line and say to re-code.
@@ -112,27 +137,15 @@ pub(crate) fn read_codes(path: &Path) -> Result<BTreeMap<u64, UnitLine>, ExportE
 
 /// Write `OUT/thematic.qdpx` for the run in `out_dir`.
 pub fn write_qdpx(out_dir: &Path) -> Result<ExportSummary, ExportError> {
-    let manifest = read_manifest(out_dir)?;
-    let codebook_path = out_dir.join(files::CODEBOOK);
-    let codebook_text =
-        std::fs::read_to_string(&codebook_path).map_err(|e| ExportError::Input {
-            path: codebook_path.display().to_string(),
-            message: format!("cannot read the run's codebook ({e}); re-run `thematic code`"),
-        })?;
-    let codebook = Codebook::from_toml(&codebook_text, &codebook_path.display().to_string())
-        .map_err(|e| ExportError::Input {
-            path: codebook_path.display().to_string(),
-            message: e.to_string(),
-        })?;
-    let codes = read_codes(&out_dir.join(files::CODES_JSONL))?;
-    let opened = index::open(&out_dir.join(files::INDEX))?;
-    let units = opened.all_units()?;
+    let run = FinishedRun::load(out_dir)?;
+    let (codes, units) = (&run.codes, &run.units);
+    let codebook = Codebook::from_path(&out_dir.join(files::CODEBOOK))?;
 
     let ns = Uuid::NAMESPACE_URL;
     let guid =
         |kind: &str, key: &str| Uuid::new_v5(&ns, format!("thematic:{kind}:{key}").as_bytes());
     let user = guid("user", "thematic");
-    let several = manifest.questions.len() > 1;
+    let several = run.manifest.questions.len() > 1;
 
     let mut xml = String::with_capacity(1 << 20);
     xml.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
@@ -163,7 +176,7 @@ pub fn write_qdpx(out_dir: &Path) -> Result<ExportSummary, ExportError> {
 
     // Variables: one per attribute name, in first-seen order.
     let mut attribute_names: Vec<&str> = Vec::new();
-    for u in &units {
+    for u in units {
         for (name, _) in &u.attributes {
             if !attribute_names.contains(&name.as_str()) {
                 attribute_names.push(name);
@@ -188,7 +201,7 @@ pub fn write_qdpx(out_dir: &Path) -> Result<ExportSummary, ExportError> {
     let exported: Vec<&index::StoredUnit> = units
         .iter()
         .filter(|u| {
-            let flagged = codes.get(&u.ord).is_some_and(|c| c.flagged);
+            let flagged = run.is_flagged(u);
             flagged_left_out += usize::from(flagged);
             !flagged
         })

@@ -10,10 +10,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use super::{ExportError, read_codes};
-use crate::index;
+use super::{ExportError, FinishedRun};
 use crate::output::OutputDir;
-use crate::pipeline::{files, read_manifest};
 
 pub const NDJSON_FILE: &str = "responses.ndjson";
 pub const QUICKWIT_FILE: &str = "quickwit-index.yaml";
@@ -26,10 +24,8 @@ pub struct NdjsonSummary {
 }
 
 pub fn write_ndjson(out_dir: &Path) -> Result<NdjsonSummary, ExportError> {
-    let manifest = read_manifest(out_dir)?;
-    let codes = read_codes(&out_dir.join(files::CODES_JSONL))?;
-    let opened = index::open(&out_dir.join(files::INDEX))?;
-    let units = opened.all_units()?;
+    let run = FinishedRun::load(out_dir)?;
+    let (codes, units) = (&run.codes, &run.units);
 
     // Units arrive in ordinal order, a response's units together.
     let mut body = String::with_capacity(units.iter().map(|u| u.text.len() + 200).sum());
@@ -44,10 +40,7 @@ pub fn write_ndjson(out_dir: &Path) -> Result<NdjsonSummary, ExportError> {
         }
         let members = &units[i..j];
         i = j;
-        if members
-            .iter()
-            .any(|u| codes.get(&u.ord).is_some_and(|c| c.flagged))
-        {
+        if members.iter().any(|u| run.is_flagged(u)) {
             flagged_left_out += 1;
             continue;
         }
@@ -86,7 +79,7 @@ pub fn write_ndjson(out_dir: &Path) -> Result<NdjsonSummary, ExportError> {
     out.write_file(&format!("export/{NDJSON_FILE}"), body.as_bytes())?;
     out.write_file(
         &format!("export/{QUICKWIT_FILE}"),
-        quickwit_config(&manifest.codebook_name).as_bytes(),
+        quickwit_config(&run.manifest.codebook_name).as_bytes(),
     )?;
     out.commit()?;
     Ok(NdjsonSummary {
