@@ -210,14 +210,12 @@ impl Units {
                 bits &= bits - 1;
             }
         }
-        let base = 8 * (self.theme_words + self.flag_words);
         for (a, counts) in attributes.iter_mut().enumerate() {
-            let at = base + 4 * a;
-            if let Some(bytes) = r.get(at..at + 4) {
-                let v = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-                if let Some(c) = counts.get_mut(v as usize) {
-                    *c += 1;
-                }
+            if let Some(c) = self
+                .attribute_in(r, a)
+                .and_then(|v| counts.get_mut(v as usize))
+            {
+                *c += 1;
             }
         }
     }
@@ -239,7 +237,11 @@ impl Units {
 
     /// Value index of attribute `a` for unit `ord`.
     pub fn attribute(&self, ord: u64, a: usize) -> Option<u32> {
-        let r = self.record(ord)?;
+        self.attribute_in(self.record(ord)?, a)
+    }
+
+    /// Value index of attribute `a` in the record `r`.
+    fn attribute_in(&self, r: &[u8], a: usize) -> Option<u32> {
         let at = 8 * (self.theme_words + self.flag_words) + 4 * a;
         let mut b = [0u8; 4];
         b.copy_from_slice(r.get(at..at + 4)?);
