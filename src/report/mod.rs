@@ -244,6 +244,13 @@ pub struct ResponseRows {
 impl ResponseRows {
     pub const ABSENT: u32 = u32::MAX;
 
+    /// Column names of codes.csv and the Codes sheet: id, attributes, codes.
+    pub fn header(&self) -> impl Iterator<Item = &str> {
+        std::iter::once("id")
+            .chain(self.attribute_names.iter().map(String::as_str))
+            .chain(self.theme_columns.iter().map(String::as_str))
+    }
+
     /// Row `i`: id, attribute values ("" when absent), 0/1 codes.
     pub fn row(&self, i: usize) -> (&str, impl Iterator<Item = &str>, &[bool]) {
         let na = self.attribute_names.len();

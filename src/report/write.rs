@@ -57,12 +57,8 @@ pub fn write_themes_csv(report: &Report) -> Vec<u8> {
 pub fn write_codes_csv(report: &Report) -> Vec<u8> {
     let r = &report.rows;
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    let header = std::iter::once("id")
-        .chain(r.attribute_names.iter().map(String::as_str))
-        .chain(r.theme_columns.iter().map(String::as_str))
-        .map(csv_cell);
     // Writing to a Vec cannot fail.
-    let _ = w.write_record(header);
+    let _ = w.write_record(r.header().map(csv_cell));
     for i in 0..r.ids.len() {
         let (id, attrs, codes) = r.row(i);
         let _ = w.write_field(csv_cell(id));

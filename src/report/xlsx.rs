@@ -64,9 +64,7 @@ pub fn write_xlsx(report: &Report) -> Result<Vec<u8>, XlsxError> {
     // Codes, streamed row by row in constant memory.
     let sheet = book.add_worksheet_with_constant_memory()?;
     sheet.set_name("Codes")?;
-    let mut header: Vec<&str> = vec!["id"];
-    header.extend(rows.attribute_names.iter().map(String::as_str));
-    header.extend(rows.theme_columns.iter().map(String::as_str));
+    let header: Vec<&str> = rows.header().collect();
     write_header(sheet, &header, &bold)?;
     let shown = rows.ids.len().min(MAX_DATA_ROWS);
     for i in 0..shown {
