@@ -2,7 +2,7 @@
 //! settings, calls the library and maps outcomes to exit codes
 //! (0 ok, 1 some records rejected, 2 usage/input/codebook error).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,6 +13,7 @@ use thematic::classify::Classifier;
 use thematic::codebook::{Codebook, DEFAULT_CODEBOOK_TOML};
 use thematic::corpus::{CorpusReader, InputSource, Item, ReadOptions};
 use thematic::eval;
+use thematic::overrides::{OVERRIDES_FILE, OverrideSummary, Overrides};
 use thematic::pipeline::{self, Outcome, RunSettings, files};
 use thematic::report::sanitize::display_safe;
 use thematic::report::{Headline, ReportOptions};
@@ -91,6 +92,23 @@ enum Command {
         out: PathBuf,
         #[arg(long, value_enum)]
         format: ExportFormat,
+    },
+    /// Browse, search and correct a run's codes in a local web page
+    /// (127.0.0.1 only unless --bind says otherwise). Corrections go to
+    /// OUT/overrides.jsonl; `code`, `report` and `eval` apply them.
+    Serve {
+        #[arg(long, default_value = "thematic-out")]
+        out: PathBuf,
+        /// Port to listen on (0: any free port; the address is printed).
+        #[arg(long, default_value_t = 8321)]
+        port: u16,
+        /// Address to listen on. Anything but a loopback address exposes
+        /// the responses to your network.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// Name recorded with each correction (default: $USER).
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Codebook tools.
     Codebook {
@@ -317,6 +335,36 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Eval { out, gold, json } => run_eval(&out, &gold, json),
+        Command::Serve {
+            out,
+            port,
+            bind,
+            user,
+        } => {
+            let user = user
+                .or_else(|| std::env::var("USER").ok())
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| "analyst".to_owned());
+            if !bind.is_loopback() {
+                eprintln!(
+                    "warning: listening on {bind}: anyone who can reach this machine can read the responses"
+                );
+            }
+            let settings = thematic::serve::ServeSettings {
+                out: out.clone(),
+                bind,
+                port,
+                user,
+            };
+            thematic::serve::serve(&settings, |addr| {
+                println!(
+                    "serving {} at http://{addr}/ (Ctrl-C to stop)",
+                    out.display()
+                );
+                let _ = std::io::stdout().flush();
+            })?;
+            Ok(0)
+        }
         Command::Export { out, format } => match format {
             ExportFormat::Qdpx => {
                 let done = thematic::export::write_qdpx(&out)?;
@@ -329,7 +377,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 );
                 if done.flagged_left_out > 0 {
                     println!(
-                        "left out {} flagged response unit(s): their text stays in restricted/",
+                        "left out {} unit(s) of flagged responses: their text stays in restricted/",
                         done.flagged_left_out
                     );
                 }
@@ -457,8 +505,28 @@ fn print_outcome(o: &Outcome) {
             files::FLAGGED
         );
     }
+    print_overrides(&o.overrides, &out.to_string());
     println!("summary: {out}/{}", files::SUMMARY_MD);
     println!("html:    {out}/{}", files::REPORT_HTML);
+}
+
+/// Say how many analysts' corrections were applied, and which were not.
+fn print_overrides(s: &OverrideSummary, out: &str) {
+    if s.lines == 0 {
+        return;
+    }
+    println!(
+        "overrides: {} correction(s) in effect from {out}/{OVERRIDES_FILE}, applied to {} unit(s), {} changed an automatic code",
+        s.in_effect, s.applied, s.changed
+    );
+    if s.not_applied() > 0 {
+        eprintln!(
+            "warning: {} correction(s) not applied ({} name a theme not in the codebook, {} a response not in this run); they stay in {OVERRIDES_FILE}",
+            s.not_applied(),
+            s.unknown_theme,
+            s.unmatched
+        );
+    }
 }
 
 fn search(args: SearchArgs) -> Result<u8> {
@@ -570,13 +638,14 @@ fn highlight(snippet: &str, ranges: &[(usize, usize)], bold: bool) -> String {
 
 fn run_eval(out: &Path, gold_path: &Path, json: bool) -> Result<u8> {
     let gold = eval::read_gold(gold_path)?;
-    let codes = eval::read_codes(&out.join(files::CODES_JSONL)).with_context(|| {
+    let overrides = Overrides::load(out)?;
+    let codes = eval::read_codes(&out.join(files::CODES_JSONL), &overrides).with_context(|| {
         format!(
             "{}: no codes to evaluate; run `thematic run` first",
             out.display()
         )
     })?;
-    if !gold.keys().any(|id| codes.contains_key(id)) {
+    if !gold.keys().any(|id| codes.labels.contains_key(id)) {
         return Err(eval::EvalError::NoOverlap {
             path: gold_path.display().to_string(),
         }
@@ -613,6 +682,13 @@ fn run_eval(out: &Path, gold_path: &Path, json: bool) -> Result<u8> {
         evaluation.disagreements.len(),
         out.display()
     );
+    if overrides.lines() > 0 {
+        println!(
+            "overrides: {} analysts' correction(s) applied from {}/{OVERRIDES_FILE}",
+            evaluation.overrides_applied,
+            out.display()
+        );
+    }
     Ok(0)
 }
 

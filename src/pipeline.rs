@@ -20,6 +20,7 @@ use crate::codebook::{Code, Codebook, CodebookError};
 use crate::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, Reject};
 use crate::index::{self, IndexBuilder, IndexError, UnitDoc};
 use crate::output::{OutputDir, OutputError, StagedWriter};
+use crate::overrides::{Override, OverrideError, OverrideSummary, Overrides, UnitOverrides};
 use crate::report::campaign::Signature;
 use crate::report::{self, Aggregator, Report, ReportOptions, TermStats, UnitInput};
 use crate::search::{UNITS_FILE, UnitsWriter};
@@ -56,6 +57,8 @@ pub enum PipelineError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Codebook(#[from] CodebookError),
+    #[error(transparent)]
+    Overrides(#[from] OverrideError),
     #[error(
         "{path}: cannot write: {source}; check free space and permissions, or choose another --out"
     )]
@@ -102,6 +105,8 @@ pub struct Outcome {
     pub records_rejected: u64,
     pub units: u64,
     pub flagged: u64,
+    /// Analysts' corrections from OUT/overrides.jsonl applied on top of the codes.
+    pub overrides: OverrideSummary,
 }
 
 /// One response ready to code.
@@ -130,6 +135,11 @@ struct Sinks<'a> {
     units: UnitsWriter,
     next_ord: u64,
     out_name: String,
+    overrides: &'a Overrides,
+    /// Per override entry: applied to at least one unit.
+    overrides_matched: Vec<bool>,
+    overrides_applied: usize,
+    overrides_changed: usize,
 }
 
 fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
@@ -154,6 +164,15 @@ fn write_error(out_name: &str, file: &str, source: std::io::Error) -> PipelineEr
 }
 
 impl Sinks<'_> {
+    fn override_summary(&self) -> OverrideSummary {
+        self.overrides.summary(
+            self.classifier.codebook(),
+            &self.overrides_matched,
+            self.overrides_applied,
+            self.overrides_changed,
+        )
+    }
+
     fn write_error(&self, file: &str, source: std::io::Error) -> PipelineError {
         write_error(&self.out_name, file, source)
     }
@@ -181,18 +200,30 @@ impl Sinks<'_> {
             .collect();
         let classifier = self.classifier;
         let indexing = self.index.is_some();
-        let coded: Vec<(TokenizedText, Coding, Signature, String)> = units
+        let overrides = self.overrides;
+        let questions = self.questions;
+        let coded: Vec<(TokenizedText, Coding, Signature, String, UnitOverrides)> = units
             .par_iter()
-            .map(|(_, _, text)| {
+            .map(|(ri, q, text)| {
                 let tokens = Tokeniser::shared().tokenise(text);
-                let coding = classifier.classify(text, &tokens);
+                let mut coding = classifier.classify(text, &tokens);
+                let corrected = if overrides.is_empty() {
+                    UnitOverrides::default()
+                } else {
+                    overrides.apply(
+                        classifier.codebook(),
+                        &responses[*ri].id,
+                        &questions[*q],
+                        &mut coding,
+                    )
+                };
                 let signature = Signature::of(&tokens);
                 let terms = if indexing {
                     encode_terms(&tokens)
                 } else {
                     String::new()
                 };
-                (tokens, coding, signature, terms)
+                (tokens, coding, signature, terms, corrected)
             })
             .collect();
         let codebook = classifier.codebook();
@@ -205,7 +236,7 @@ impl Sinks<'_> {
             .fold_chunks(
                 128,
                 || TermStats::new(n_themes),
-                |mut acc, (tokens, coding, _, _)| {
+                |mut acc, (tokens, coding, _, _, _)| {
                     let themes: Vec<usize> = coding.themes.iter().map(|h| h.code).collect();
                     acc.add(tokens, &themes);
                     acc
@@ -219,7 +250,14 @@ impl Sinks<'_> {
                 },
             );
         self.aggregator.add_terms(terms);
-        for ((ri, q, text), (tokens, coding, signature, terms)) in units.iter().zip(&coded) {
+        for ((ri, q, text), (tokens, coding, signature, terms, corrected)) in
+            units.iter().zip(&coded)
+        {
+            for &e in &corrected.entries {
+                self.overrides_matched[e] = true;
+            }
+            self.overrides_applied += corrected.entries.len();
+            self.overrides_changed += corrected.changed;
             let r = &responses[*ri];
             let ord = self.next_ord;
             self.next_ord += 1;
@@ -241,7 +279,12 @@ impl Sinks<'_> {
                 })?;
             }
             if let Some(w) = self.codes.as_mut() {
-                let line = codes_line(codebook, &r.id, question, ord, text, coding);
+                let applied: Vec<&Override> = corrected
+                    .entries
+                    .iter()
+                    .filter_map(|&e| self.overrides.entry(e))
+                    .collect();
+                let line = codes_line(codebook, &r.id, question, ord, text, coding, &applied);
                 w.write_line(&line)
                     .map_err(|e| write_error(&self.out_name, files::CODES_JSONL, e))?;
             }
@@ -253,7 +296,7 @@ impl Sinks<'_> {
             }
             let themes: Vec<usize> = coding.themes.iter().map(|h| h.code).collect();
             let flags: Vec<usize> = coding.flags.iter().map(|h| h.code).collect();
-            self.units.push(&themes, &flags, &r.attributes);
+            self.units.push(r.record, &themes, &flags, &r.attributes);
             self.aggregator.add(&UnitInput {
                 record: r.record,
                 id: &r.id,
@@ -330,6 +373,10 @@ struct CodesLine<'a> {
     themes: Vec<&'a str>,
     flags: Vec<&'a str>,
     evidence: EvidenceMap<'a>,
+    /// Analysts' corrections in effect for this unit: the evidence for an
+    /// added theme, the record of a removed one.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    overrides: &'a [&'a Override],
 }
 
 #[derive(Serialize)]
@@ -354,6 +401,7 @@ pub fn codes_line(
     ord: u64,
     text: &str,
     coding: &Coding,
+    overrides: &[&Override],
 ) -> Vec<u8> {
     let line = CodesLine {
         id,
@@ -366,6 +414,7 @@ pub fn codes_line(
             codes: &codebook.themes,
             text,
         },
+        overrides,
     };
     serde_json::to_vec(&line).unwrap_or_default()
 }
@@ -510,6 +559,8 @@ pub fn run(
     let reader = CorpusReader::open(&settings.inputs, settings.read.clone())?;
     let out = OutputDir::prepare(&settings.out)?;
     let out_name = settings.out.display().to_string();
+    // Corrections made on an earlier run of this directory still hold.
+    let overrides = Overrides::load(&settings.out)?;
     let questions = settings.read.text_fields.clone();
     let index_dir = out.staged_path(files::INDEX)?;
     std::fs::create_dir_all(&index_dir).map_err(|source| PipelineError::Write {
@@ -536,6 +587,10 @@ pub fn run(
         units: units_writer(classifier.codebook()),
         next_ord: 0,
         out_name: out_name.clone(),
+        overrides: &overrides,
+        overrides_matched: vec![false; overrides.entry_count()],
+        overrides_applied: 0,
+        overrides_changed: 0,
     };
     let mut records_read = 0u64;
     let mut next_record = 0u64;
@@ -580,6 +635,7 @@ pub fn run(
         return Err(e);
     }
     bar.set_message("indexing");
+    let override_summary = sinks.override_summary();
     let Sinks {
         codes,
         flagged,
@@ -626,6 +682,7 @@ pub fn run(
         records_rejected: report.totals.records_rejected,
         units: report.totals.units,
         flagged: report.totals.flagged_responses,
+        overrides: override_summary,
     })
 }
 
@@ -659,23 +716,24 @@ pub fn recode(
     let opened = index::open(&out_dir.join(files::INDEX))?;
     let stored = opened.all_units()?;
     let out = OutputDir::prepare(out_dir)?;
-    let write_codes = codebook_toml.is_some();
+    let overrides = Overrides::load(out_dir)?;
     let questions = manifest.questions.clone();
     let mut sinks = Sinks {
         classifier,
         questions: &questions,
         index: None,
-        codes: if write_codes {
-            Some(out.create_stream(files::CODES_JSONL)?)
-        } else {
-            None
-        },
+        // Rewritten by `report` too: corrections change codes without a new codebook.
+        codes: Some(out.create_stream(files::CODES_JSONL)?),
         flagged: out.create_stream(files::FLAGGED)?,
         rejects: None,
         aggregator: Aggregator::new(classifier.codebook(), questions.clone(), options.clone()),
         units: units_writer(classifier.codebook()),
         next_ord: 0,
         out_name: out_dir.display().to_string(),
+        overrides: &overrides,
+        overrides_matched: vec![false; overrides.entry_count()],
+        overrides_applied: 0,
+        overrides_changed: 0,
     };
     // Previous rejects count again in the new report.
     if let Ok(text) = std::fs::read_to_string(out_dir.join(files::REJECTS)) {
@@ -716,6 +774,7 @@ pub fn recode(
     }
     sinks.process(batch)?;
     bar.finish_and_clear();
+    let override_summary = sinks.override_summary();
     let Sinks {
         codes,
         flagged,
@@ -755,5 +814,6 @@ pub fn recode(
         records_rejected: report.totals.records_rejected,
         units: report.totals.units,
         flagged: report.totals.flagged_responses,
+        overrides: override_summary,
     })
 }

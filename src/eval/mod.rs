@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::overrides::Overrides;
 use crate::report::sanitize::markdown_inline;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,8 @@ pub struct Disagreement {
 #[derive(Clone, Debug, Serialize)]
 pub struct Evaluation {
     pub responses: u64,
+    /// Analysts' corrections (overrides.jsonl) applied to the run's codes.
+    pub overrides_applied: usize,
     /// Gold ids with no line in codes.jsonl.
     pub missing_from_run: Vec<String>,
     pub themes: Vec<CodeScore>,
@@ -168,13 +171,30 @@ pub fn read_gold(path: &Path) -> Result<BTreeMap<String, Labels>, EvalError> {
     Ok(gold)
 }
 
-/// Read a run's codes.jsonl, merging the questions of each response.
-pub fn read_codes(path: &Path) -> Result<HashMap<String, Labels>, EvalError> {
+/// A run's codes, per response id, with analysts' corrections applied.
+#[derive(Clone, Debug, Default)]
+pub struct RunCodes {
+    pub labels: HashMap<String, Labels>,
+    /// (unit, correction) pairs applied from overrides.jsonl.
+    pub overrides_applied: usize,
+}
+
+/// Read a run's codes.jsonl, apply `overrides` to each response×question
+/// line (idempotent: lines written after a correction already hold it), and
+/// merge the questions of each response.
+pub fn read_codes(path: &Path, overrides: &Overrides) -> Result<RunCodes, EvalError> {
     let mut codes: HashMap<String, Labels> = HashMap::new();
+    let mut overrides_applied = 0;
     for (_, v) in read_lines(path)? {
         let Some(id) = id_of(&v) else { continue };
+        let mut themes = strings(&v, "themes");
+        let question = v
+            .get("question")
+            .and_then(|q| q.as_str())
+            .unwrap_or_default();
+        overrides_applied += overrides.apply_to_ids(&id, question, &mut themes);
         let entry = codes.entry(id).or_default();
-        for t in strings(&v, "themes") {
+        for t in themes {
             if !entry.themes.contains(&t) {
                 entry.themes.push(t);
             }
@@ -199,7 +219,10 @@ pub fn read_codes(path: &Path) -> Result<HashMap<String, Labels>, EvalError> {
             }
         }
     }
-    Ok(codes)
+    Ok(RunCodes {
+        labels: codes,
+        overrides_applied,
+    })
 }
 
 fn score(code: &str, pairs: &[(bool, bool)]) -> CodeScore {
@@ -272,10 +295,11 @@ fn micro_macro(scores: &[CodeScore]) -> (f64, f64) {
 /// Compare `codes` with `gold` over the given theme and flag ids.
 pub fn evaluate(
     gold: &BTreeMap<String, Labels>,
-    codes: &HashMap<String, Labels>,
+    run: &RunCodes,
     theme_ids: &[String],
     flag_ids: &[String],
 ) -> Evaluation {
+    let codes = &run.labels;
     let empty = Labels::default();
     let missing: Vec<String> = gold
         .keys()
@@ -315,6 +339,7 @@ pub fn evaluate(
     disagreements.sort_by(|a, b| a.code.cmp(&b.code).then_with(|| a.id.cmp(&b.id)));
     Evaluation {
         responses: gold.len() as u64,
+        overrides_applied: run.overrides_applied,
         missing_from_run: missing,
         themes,
         theme_micro_f1,
@@ -347,9 +372,10 @@ pub fn render_markdown(e: &Evaluation) -> String {
     let _ = writeln!(md, "# Evaluation against hand-coded labels\n");
     let _ = writeln!(
         md,
-        "{} gold responses; {} missing from the run.\n",
+        "{} gold responses; {} missing from the run; {} analysts' correction(s) applied from overrides.jsonl.\n",
         e.responses,
-        e.missing_from_run.len()
+        e.missing_from_run.len(),
+        e.overrides_applied
     );
     let _ = writeln!(
         md,

@@ -29,6 +29,9 @@ const PALETTE: [&str; 7] = [
     "#4A6FA5", "#C06C3E", "#5B8C5A", "#8E5C9E", "#B8A13A", "#3A8FB8", "#B83A5B",
 ];
 
+/// Characters of an answer naming a selection that codes all of it.
+const WHOLE_ANSWER_NAME: usize = 80;
+
 /// The archive written into the run directory.
 pub const QDPX_FILE: &str = "thematic.qdpx";
 
@@ -42,6 +45,8 @@ pub enum ExportError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Codebook(#[from] CodebookError),
+    #[error(transparent)]
+    Overrides(#[from] crate::overrides::OverrideError),
     #[error("{path}: {message}")]
     Input { path: String, message: String },
 }
@@ -53,6 +58,7 @@ pub struct ExportSummary {
     pub sources: usize,
     pub selections: usize,
     pub codes: usize,
+    /// Units left out because their response is flagged.
     pub flagged_left_out: usize,
 }
 
@@ -76,11 +82,34 @@ pub(crate) struct FinishedRun {
 }
 
 impl FinishedRun {
+    /// Load the run, with analysts' corrections applied: codes.jsonl holds
+    /// those made before the last `code`/`report`; later ones (from `serve`)
+    /// apply here too. A theme an analyst added has no evidence span, so it
+    /// codes the whole answer.
     pub(crate) fn load(out_dir: &Path) -> Result<FinishedRun, ExportError> {
+        let mut codes = read_codes(&out_dir.join(files::CODES_JSONL))?;
+        let units = index::open(&out_dir.join(files::INDEX))?.all_units()?;
+        let overrides = crate::overrides::Overrides::load(out_dir)?;
+        for u in &units {
+            let Some(line) = codes.get_mut(&u.ord) else {
+                continue;
+            };
+            overrides.apply_to_ids(&u.id, &u.question, &mut line.themes);
+            line.spans.retain(|s| line.themes.contains(&s.0));
+            for theme in &line.themes {
+                if !line.spans.iter().any(|s| s.0 == *theme) {
+                    let name: String = u.text.chars().take(WHOLE_ANSWER_NAME).collect();
+                    line.spans
+                        .push((theme.clone(), 0, u.text.chars().count() as u32, name));
+                }
+            }
+            line.spans
+                .sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        }
         Ok(FinishedRun {
             manifest: read_manifest(out_dir)?,
-            codes: read_codes(&out_dir.join(files::CODES_JSONL))?,
-            units: index::open(&out_dir.join(files::INDEX))?.all_units()?,
+            codes,
+            units,
         })
     }
 
@@ -196,12 +225,18 @@ pub fn write_qdpx(out_dir: &Path) -> Result<ExportSummary, ExportError> {
         xml.push_str("</Variables>\n");
     }
 
-    // Which units go out: everything but flagged units.
+    // Which units go out: none of a flagged response's, whichever of its
+    // answers holds the disclosure (the same policy as the ndjson export).
+    let flagged_ids: std::collections::HashSet<&str> = units
+        .iter()
+        .filter(|u| run.is_flagged(u))
+        .map(|u| u.id.as_str())
+        .collect();
     let mut flagged_left_out = 0;
     let exported: Vec<&index::StoredUnit> = units
         .iter()
         .filter(|u| {
-            let flagged = run.is_flagged(u);
+            let flagged = flagged_ids.contains(u.id.as_str());
             flagged_left_out += usize::from(flagged);
             !flagged
         })

@@ -270,17 +270,48 @@ impl OpenIndex {
 
     /// The stored text of the unit with this ordinal.
     pub fn text_by_ord(&self, ord: u64) -> Option<String> {
+        self.unit_by_ord(ord).ok().flatten().map(|u| u.text)
+    }
+
+    /// The stored documents matching one term, in ordinal order.
+    fn units_with_term(
+        &self,
+        term: tantivy::Term,
+        limit: usize,
+    ) -> Result<Vec<StoredUnit>, IndexError> {
         use tantivy::collector::TopDocs;
         use tantivy::query::TermQuery;
+        let tantivy_err = |source| IndexError::Tantivy {
+            path: "index".to_owned(),
+            source,
+        };
         let searcher = self.reader.searcher();
-        let term = tantivy::Term::from_field_u64(self.fields.ord, ord);
         let query = TermQuery::new(term, IndexRecordOption::Basic);
         let top = searcher
-            .search(&query, &TopDocs::with_limit(1).order_by_score())
-            .ok()?;
-        let (_, addr) = top.first()?;
-        let doc: TantivyDocument = searcher.doc(*addr).ok()?;
-        Some(self.stored_unit(&doc).text)
+            .search(&query, &TopDocs::with_limit(limit).order_by_score())
+            .map_err(tantivy_err)?;
+        let mut units = Vec::with_capacity(top.len());
+        for (_, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(tantivy_err)?;
+            units.push(self.stored_unit(&doc));
+        }
+        units.sort_unstable_by_key(|u| u.ord);
+        Ok(units)
+    }
+
+    /// The stored unit with this ordinal.
+    pub fn unit_by_ord(&self, ord: u64) -> Result<Option<StoredUnit>, IndexError> {
+        let term = tantivy::Term::from_field_u64(self.fields.ord, ord);
+        Ok(self.units_with_term(term, 1)?.into_iter().next())
+    }
+
+    /// Every unit (one per question) of the response with this id.
+    pub fn units_by_id(&self, id: &str) -> Result<Vec<StoredUnit>, IndexError> {
+        // A response has one unit per question; ids are unique per response,
+        // but a corpus may repeat an id (campaign submissions), so be generous.
+        const MAX_UNITS: usize = 10_000;
+        let term = tantivy::Term::from_field_text(self.fields.id, id);
+        self.units_with_term(term, MAX_UNITS)
     }
 
     /// Every stored unit, in ordinal order. Decompressing the document store

@@ -3,6 +3,7 @@
 //!
 //! - [`display_safe`]: drops control characters, bidi overrides/isolates and
 //!   zero-width characters that could spoof HTML, Markdown, CSV or a terminal.
+//! - [`block_safe`]: the same for a whole text shown with its line breaks.
 //! - [`csv_cell`]: neutralises spreadsheet formulas (`= + - @`, tab, CR).
 //! - [`markdown_inline`]: escapes Markdown so a quote cannot inject links,
 //!   headings or HTML into summary.md.
@@ -48,6 +49,17 @@ pub fn display_safe(text: &str) -> String {
         out.pop();
     }
     out
+}
+
+/// Text fit for display as a block (line breaks and spacing kept, nothing
+/// trimmed, so pieces of one text can be shown one after another): invisible
+/// and bidi control characters are removed, other control characters become
+/// spaces.
+pub fn block_safe(text: &str) -> String {
+    text.chars()
+        .filter(|c| !is_invisible_or_bidi(*c))
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect()
 }
 
 /// A CSV cell that a spreadsheet will show as text, never run as a formula.

@@ -280,6 +280,43 @@ impl Searcher {
         Ok(ords)
     }
 
+    /// The ordinals of units matching an optional query and question, in
+    /// order (for browsing: theme and attribute filters are the caller's).
+    pub fn browse_ordinals(
+        &self,
+        query: Option<&str>,
+        question: Option<&str>,
+    ) -> Result<Vec<u64>, SearchError> {
+        let query = query.map(str::trim).filter(|q| !q.is_empty());
+        if query.is_none() && question.is_none() {
+            return Ok((0..self.units.len()).collect());
+        }
+        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = vec![(
+            Occur::Must,
+            match query {
+                Some(q) => self.compile(&parse(q)?)?,
+                None => Box::new(AllQuery),
+            },
+        )];
+        if let Some(q) = question {
+            clauses.push((Occur::Must, self.field_filter("question", q)?));
+        }
+        let searcher = self.index.reader.searcher();
+        let mut ords = searcher.search(&BooleanQuery::new(clauses), &OrdinalCollector)?;
+        ords.sort_unstable();
+        Ok(ords)
+    }
+
+    /// The stored unit with this ordinal.
+    pub fn unit(&self, ord: u64) -> Result<Option<index::StoredUnit>, SearchError> {
+        Ok(self.index.unit_by_ord(ord)?)
+    }
+
+    /// Every stored unit of the response with this id, in ordinal order.
+    pub fn response_units(&self, id: &str) -> Result<Vec<index::StoredUnit>, SearchError> {
+        Ok(self.index.units_by_id(id)?)
+    }
+
     pub fn search(&self, settings: &SearchSettings) -> Result<SearchResults, SearchError> {
         let parsed = parse(&settings.query)?;
         let mut clauses = vec![(Occur::Must, self.compile(&parsed)?)];

@@ -5,7 +5,8 @@
 //!
 //! Layout: one JSON header line (`UnitsHeader`), then `units` fixed-size
 //! little-endian records: theme mask words, flag mask words, one `u32` value
-//! index per attribute (`u32::MAX` = absent).
+//! index per attribute (`u32::MAX` = absent), then the `u32` number of the
+//! response the unit belongs to (units of one response are consecutive).
 
 use std::io::Write;
 use std::path::Path;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub const UNITS_FILE: &str = "units.bin";
 const ABSENT: u32 = u32::MAX;
+const SCHEMA: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UnitsHeader {
@@ -46,13 +48,14 @@ pub struct UnitsWriter {
     /// `attr_pairs[attr_starts[i]..attr_starts[i + 1]]`.
     attr_pairs: Vec<(u32, u32)>,
     attr_starts: Vec<u32>,
+    responses: Vec<u32>,
 }
 
 impl UnitsWriter {
     pub fn new(themes: Vec<String>, flags: Vec<String>) -> Self {
         UnitsWriter {
             header: UnitsHeader {
-                schema: 1,
+                schema: SCHEMA,
                 units: 0,
                 themes,
                 flags,
@@ -63,11 +66,20 @@ impl UnitsWriter {
             masks: Vec::new(),
             attr_pairs: Vec::new(),
             attr_starts: vec![0],
+            responses: Vec::new(),
         }
     }
 
-    /// Add the next unit (ordinals must arrive in order).
-    pub fn push(&mut self, themes: &[usize], flags: &[usize], attributes: &[(String, String)]) {
+    /// Add the next unit (ordinals must arrive in order); `response` numbers
+    /// the response it belongs to.
+    pub fn push(
+        &mut self,
+        response: u64,
+        themes: &[usize],
+        flags: &[usize],
+        attributes: &[(String, String)],
+    ) {
+        self.responses.push(response as u32);
         let theme_words = words(self.header.themes.len());
         let at = self.masks.len();
         self.masks
@@ -120,6 +132,7 @@ impl UnitsWriter {
             for v in &row {
                 let _ = out.write_all(&v.to_le_bytes());
             }
+            let _ = out.write_all(&self.responses[i].to_le_bytes());
         }
         out
     }
@@ -157,7 +170,13 @@ impl Units {
             serde_json::from_slice(&bytes[..nl]).map_err(|e| err(format!("bad header: {e}")))?;
         let theme_words = words(header.themes.len());
         let flag_words = words(header.flags.len());
-        let record_len = 8 * (theme_words + flag_words) + 4 * header.attributes.len();
+        if header.schema != SCHEMA {
+            return Err(err(format!(
+                "written by another version of thematic (schema {}, expected {SCHEMA})",
+                header.schema
+            )));
+        }
+        let record_len = 8 * (theme_words + flag_words) + 4 * header.attributes.len() + 4;
         let body = bytes[nl + 1..].to_vec();
         if body.len() as u64 != header.units * record_len as u64 {
             return Err(err("truncated".into()));
@@ -247,6 +266,14 @@ impl Units {
         b.copy_from_slice(r.get(at..at + 4)?);
         let v = u32::from_le_bytes(b);
         (v != ABSENT).then_some(v)
+    }
+
+    /// The number of the response unit `ord` belongs to.
+    pub fn response(&self, ord: u64) -> Option<u32> {
+        let r = self.record(ord)?;
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&r[self.record_len - 4..]);
+        Some(u32::from_le_bytes(b))
     }
 
     pub fn theme_index(&self, id: &str) -> Option<usize> {
