@@ -125,12 +125,68 @@ impl OutputDir {
         Ok(path)
     }
 
-    /// Write a whole file into staging.
+    /// Write a whole file into staging (made durable by [`OutputDir::commit`]).
     pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<(), OutputError> {
         let path = self.staged_path(rel)?;
         let mut f = File::create(&path).map_err(|e| self.write_error(rel, e))?;
-        f.write_all(bytes).map_err(|e| self.write_error(rel, e))?;
-        f.sync_all().map_err(|e| self.write_error(rel, e))
+        f.write_all(bytes).map_err(|e| self.write_error(rel, e))
+    }
+
+    /// Every staged file, flushed to disk at once: one fsync after another
+    /// put ~0.2 s of waiting on the end of every command at 100k responses,
+    /// while the disk can take them together.
+    fn sync_staged(&self) -> Result<(), OutputError> {
+        let mut files = Vec::new();
+        let mut dirs = vec![self.staging.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in fs::read_dir(&dir)
+                .map_err(|e| self.write_error(".", e))?
+                .flatten()
+            {
+                let path = entry.path();
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => dirs.push(path),
+                    Ok(t) if t.is_file() => files.push(path),
+                    _ => {}
+                }
+            }
+        }
+        let rel = |p: &Path| {
+            p.strip_prefix(&self.staging)
+                .unwrap_or(p)
+                .display()
+                .to_string()
+        };
+        const SYNC_THREADS: usize = 8;
+        let chunk = files.len().div_ceil(SYNC_THREADS).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        for path in part {
+                            File::open(path)
+                                .and_then(|f| f.sync_all())
+                                .map_err(|e| (path.clone(), e))?;
+                        }
+                        Ok::<_, (PathBuf, std::io::Error)>(())
+                    })
+                })
+                .collect();
+            for worker in workers {
+                match worker.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err((path, e))) => return Err(self.write_error(&rel(&path), e)),
+                    Err(_) => {
+                        return Err(self.write_error(
+                            ".",
+                            std::io::Error::other("a thread syncing the outputs panicked"),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 
     /// A buffered writer for a file in staging (for streamed outputs).
@@ -156,6 +212,7 @@ impl OutputDir {
 
     /// Move everything staged into place.
     pub fn commit(mut self) -> Result<(), OutputError> {
+        self.sync_staged()?;
         let entries: Vec<_> = fs::read_dir(&self.staging)
             .map_err(|e| self.write_error(".", e))?
             .flatten()
@@ -215,8 +272,9 @@ impl StagedWriter {
         &self.rel
     }
 
+    /// Flush the file (made durable by [`OutputDir::commit`]).
     pub fn finish(self) -> std::io::Result<()> {
-        let f = self.inner.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()
+        self.inner.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
     }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::classify::{Classifier, CodeHit, Coding, Source};
 use crate::codebook::{Code, Codebook, CodebookError};
 use crate::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, Reject};
-use crate::index::{self, IndexBuilder, IndexError, UnitDoc};
+use crate::index::{self, IndexBuilder, IndexError, StoredUnit, UnitDoc};
 use crate::output::{OutputDir, OutputError, StagedWriter};
 use crate::overrides::{Override, OverrideError, OverrideSummary, Overrides, UnitOverrides};
 use crate::report::campaign::Signature;
@@ -123,24 +123,60 @@ enum BatchItem {
     Reject(Reject),
 }
 
-/// The coding stage's sinks.
-struct Sinks<'a> {
+/// The parallel half of the coding stage: everything a unit needs that
+/// depends on the unit alone, computed on every core.
+struct Coder<'a> {
     classifier: &'a Classifier,
     questions: &'a [String],
+    overrides: &'a Overrides,
+    indexing: bool,
+    next_ord: u64,
+}
+
+/// A batch after the parallel half, units in input order.
+struct CodedBatch {
+    rejects: Vec<Reject>,
+    responses: Vec<ResponseIn>,
+    units: Vec<CodedUnit>,
+    terms: TermStats,
+}
+
+struct CodedUnit {
+    ord: u64,
+    /// Index into the batch's responses, and into that response's answers.
+    response: usize,
+    answer: usize,
+    tokens: TokenizedText,
+    coding: Coding,
+    signature: Signature,
+    /// The index's term wire string (empty when not indexing).
+    terms: String,
+    codes_line: Vec<u8>,
+    flagged_line: Option<Vec<u8>>,
+    corrected: UnitOverrides,
+}
+
+/// The serial half: sinks that take units one at a time, in ordinal order.
+/// They run on a thread of their own, consuming one batch while the
+/// [`Coder`] codes the next.
+struct Sinks<'a> {
+    codebook: &'a Codebook,
+    questions: &'a [String],
     index: Option<&'a IndexBuilder>,
-    codes: Option<StagedWriter>,
+    codes: StagedWriter,
     flagged: StagedWriter,
     rejects: Option<StagedWriter>,
     aggregator: Aggregator,
     units: UnitsWriter,
-    next_ord: u64,
     out_name: String,
-    overrides: &'a Overrides,
     /// Per override entry: applied to at least one unit.
     overrides_matched: Vec<bool>,
     overrides_applied: usize,
     overrides_changed: usize,
 }
+
+/// Batches waiting between the coder and the sinks.
+const CODED_DEPTH: usize = 2;
 
 fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
     if !enabled {
@@ -163,82 +199,86 @@ fn write_error(out_name: &str, file: &str, source: std::io::Error) -> PipelineEr
     }
 }
 
-impl Sinks<'_> {
-    fn override_summary(&self) -> OverrideSummary {
-        self.overrides.summary(
-            self.classifier.codebook(),
-            &self.overrides_matched,
-            self.overrides_applied,
-            self.overrides_changed,
-        )
-    }
-
-    fn write_error(&self, file: &str, source: std::io::Error) -> PipelineError {
-        write_error(&self.out_name, file, source)
-    }
-
-    fn process(&mut self, batch: Vec<BatchItem>) -> Result<(), PipelineError> {
-        // Units of this batch, in order: (response index in batch, question, text).
+impl Coder<'_> {
+    fn code(&mut self, batch: Vec<BatchItem>) -> CodedBatch {
+        let mut rejects = Vec::new();
         let mut responses = Vec::new();
         for item in batch {
             match item {
-                BatchItem::Reject(r) => {
-                    self.aggregator.add_reject(&r);
-                    if let Some(w) = self.rejects.as_mut() {
-                        let line = serde_json::to_vec(&r).unwrap_or_default();
-                        w.write_line(&line)
-                            .map_err(|e| self.write_error(files::REJECTS, e))?;
-                    }
-                }
+                BatchItem::Reject(r) => rejects.push(r),
                 BatchItem::Response(r) => responses.push(r),
             }
         }
-        let units: Vec<(usize, usize, &str)> = responses
+        let slots: Vec<(usize, usize)> = responses
             .iter()
             .enumerate()
-            .flat_map(|(ri, r)| r.answers.iter().map(move |(q, t)| (ri, *q, t.as_str())))
+            .flat_map(|(ri, r)| (0..r.answers.len()).map(move |a| (ri, a)))
             .collect();
-        let classifier = self.classifier;
-        let indexing = self.index.is_some();
-        let overrides = self.overrides;
-        let questions = self.questions;
-        let coded: Vec<(TokenizedText, Coding, Signature, String, UnitOverrides)> = units
+        let first_ord = self.next_ord;
+        self.next_ord += slots.len() as u64;
+        let (classifier, questions, overrides, indexing) = (
+            self.classifier,
+            self.questions,
+            self.overrides,
+            self.indexing,
+        );
+        let codebook = classifier.codebook();
+        let units: Vec<CodedUnit> = slots
             .par_iter()
-            .map(|(ri, q, text)| {
+            .enumerate()
+            .map(|(i, &(response, answer))| {
+                let r = &responses[response];
+                let (q, text) = (r.answers[answer].0, r.answers[answer].1.as_str());
+                let question = &questions[q];
+                let ord = first_ord + i as u64;
                 let tokens = Tokeniser::shared().tokenise(text);
                 let mut coding = classifier.classify(text, &tokens);
                 let corrected = if overrides.is_empty() {
                     UnitOverrides::default()
                 } else {
-                    overrides.apply(
-                        classifier.codebook(),
-                        &responses[*ri].id,
-                        &questions[*q],
-                        &mut coding,
-                    )
+                    overrides.apply(codebook, &r.id, question, &mut coding)
                 };
+                let applied: Vec<&Override> = corrected
+                    .entries
+                    .iter()
+                    .filter_map(|&e| overrides.entry(e))
+                    .collect();
+                let codes_line =
+                    codes_line(codebook, &r.id, question, ord, text, &coding, &applied);
+                let flagged_line = (!coding.flags.is_empty())
+                    .then(|| flagged_line(codebook, &r.id, question, ord, text, &coding));
                 let signature = Signature::of(&tokens);
                 let terms = if indexing {
                     encode_terms(&tokens)
                 } else {
                     String::new()
                 };
-                (tokens, coding, signature, terms, corrected)
+                CodedUnit {
+                    ord,
+                    response,
+                    answer,
+                    tokens,
+                    coding,
+                    signature,
+                    terms,
+                    codes_line,
+                    flagged_line,
+                    corrected,
+                }
             })
             .collect();
-        let codebook = classifier.codebook();
         let n_themes = codebook.themes.len();
         // Term statistics are counted per rayon chunk and merged in order in
         // parallel (rayon's reduce keeps adjacency), so the serial stage
-        // merges one map per batch.
-        let terms = coded
+        // merges one table per batch.
+        let terms = units
             .par_iter()
             .fold_chunks(
                 128,
                 || TermStats::new(n_themes),
-                |mut acc, (tokens, coding, _, _, _)| {
-                    let themes: Vec<usize> = coding.themes.iter().map(|h| h.code).collect();
-                    acc.add(tokens, &themes);
+                |mut acc, u| {
+                    let themes: Vec<usize> = u.coding.themes.iter().map(|h| h.code).collect();
+                    acc.add(&u.tokens, &themes);
                     acc
                 },
             )
@@ -249,67 +289,134 @@ impl Sinks<'_> {
                     earlier
                 },
             );
-        self.aggregator.add_terms(terms);
-        for ((ri, q, text), (tokens, coding, signature, terms, corrected)) in
-            units.iter().zip(&coded)
-        {
-            for &e in &corrected.entries {
+        CodedBatch {
+            rejects,
+            responses,
+            units,
+            terms,
+        }
+    }
+}
+
+impl Sinks<'_> {
+    fn override_summary(&self, overrides: &Overrides) -> OverrideSummary {
+        overrides.summary(
+            self.codebook,
+            &self.overrides_matched,
+            self.overrides_applied,
+            self.overrides_changed,
+        )
+    }
+
+    fn write_error(&self, file: &str, source: std::io::Error) -> PipelineError {
+        write_error(&self.out_name, file, source)
+    }
+
+    fn consume(&mut self, batch: CodedBatch) -> Result<(), PipelineError> {
+        for r in &batch.rejects {
+            self.aggregator.add_reject(r);
+            if let Some(w) = self.rejects.as_mut() {
+                let line = serde_json::to_vec(r).unwrap_or_default();
+                w.write_line(&line)
+                    .map_err(|e| write_error(&self.out_name, files::REJECTS, e))?;
+            }
+        }
+        self.aggregator.add_terms(batch.terms);
+        let codebook = self.codebook;
+        for u in &batch.units {
+            for &e in &u.corrected.entries {
                 self.overrides_matched[e] = true;
             }
-            self.overrides_applied += corrected.entries.len();
-            self.overrides_changed += corrected.changed;
-            let r = &responses[*ri];
-            let ord = self.next_ord;
-            self.next_ord += 1;
-            let question = &self.questions[*q];
+            self.overrides_applied += u.corrected.entries.len();
+            self.overrides_changed += u.corrected.changed;
+            let r = &batch.responses[u.response];
+            let (q, text) = (r.answers[u.answer].0, r.answers[u.answer].1.as_str());
+            let question = &self.questions[q];
             if let Some(index) = self.index {
-                let theme_ids: Vec<&str> = coding
+                let theme_ids: Vec<&str> = u
+                    .coding
                     .themes
                     .iter()
                     .map(|h| codebook.themes[h.code].id.as_str())
                     .collect();
                 index.add(&UnitDoc {
-                    ord,
+                    ord: u.ord,
                     id: &r.id,
                     question,
                     text,
-                    terms,
+                    terms: &u.terms,
                     attributes: &r.attributes,
                     themes: &theme_ids,
                 })?;
             }
-            if let Some(w) = self.codes.as_mut() {
-                let applied: Vec<&Override> = corrected
-                    .entries
-                    .iter()
-                    .filter_map(|&e| self.overrides.entry(e))
-                    .collect();
-                let line = codes_line(codebook, &r.id, question, ord, text, coding, &applied);
-                w.write_line(&line)
-                    .map_err(|e| write_error(&self.out_name, files::CODES_JSONL, e))?;
-            }
-            if !coding.flags.is_empty() {
-                let line = flagged_line(codebook, &r.id, question, ord, text, coding);
+            self.codes
+                .write_line(&u.codes_line)
+                .map_err(|e| write_error(&self.out_name, files::CODES_JSONL, e))?;
+            if let Some(line) = &u.flagged_line {
                 self.flagged
-                    .write_line(&line)
+                    .write_line(line)
                     .map_err(|e| self.write_error(files::FLAGGED, e))?;
             }
-            let themes: Vec<usize> = coding.themes.iter().map(|h| h.code).collect();
-            let flags: Vec<usize> = coding.flags.iter().map(|h| h.code).collect();
+            let themes: Vec<usize> = u.coding.themes.iter().map(|h| h.code).collect();
+            let flags: Vec<usize> = u.coding.flags.iter().map(|h| h.code).collect();
             self.units.push(r.record, &themes, &flags, &r.attributes);
             self.aggregator.add(&UnitInput {
                 record: r.record,
                 id: &r.id,
-                question: *q,
+                question: q,
                 attributes: &r.attributes,
                 text,
-                tokens,
-                coding,
-                signature,
+                tokens: &u.tokens,
+                coding: &u.coding,
+                signature: &u.signature,
             });
         }
         Ok(())
     }
+}
+
+/// Code `batches` on every core while the sinks, on a thread of their own,
+/// consume the batch before; stops at the first error of either side.
+fn code_into<'a>(
+    coder: &mut Coder<'a>,
+    sinks: Sinks<'a>,
+    batches: impl Iterator<Item = Result<Vec<BatchItem>, PipelineError>>,
+) -> Result<Sinks<'a>, PipelineError> {
+    let (tx, rx) = bounded::<CodedBatch>(CODED_DEPTH);
+    thread::scope(|scope| {
+        let sink = scope.spawn(move || {
+            let mut sinks = sinks;
+            for batch in rx {
+                sinks.consume(batch)?;
+            }
+            Ok::<_, PipelineError>(sinks)
+        });
+        let mut failure = None;
+        for batch in batches {
+            match batch {
+                Ok(batch) => {
+                    // A send fails only when the sinks stopped on an error,
+                    // which joining reports.
+                    if tx.send(coder.code(batch)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let sinks = sink.join().map_err(|_| PipelineError::Run {
+            path: "coding".to_owned(),
+            message: "the output thread panicked; please report this as a bug".to_owned(),
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => sinks,
+        }
+    })
 }
 
 /// One evidence span as written to codes.jsonl and the restricted file.
@@ -449,14 +556,25 @@ fn units_writer(codebook: &Codebook) -> UnitsWriter {
     )
 }
 
-/// Write the report files into staging.
+/// Write the report files into staging. The workbook (the slowest to
+/// build: a zip of every row) is built beside the others, not after them.
 fn write_reports(out: &OutputDir, report: &Report) -> Result<(), PipelineError> {
-    out.write_file(files::THEMES_CSV, &report::write_themes_csv(report))?;
-    out.write_file(files::CODES_CSV, &report::write_codes_csv(report))?;
-    out.write_file(files::REPORT_JSON, &report::write_json(report))?;
-    out.write_file(files::SUMMARY_MD, &report::write_summary_md(report))?;
-    out.write_file(files::REPORT_HTML, &report::write_html(report))?;
-    let xlsx = report::write_xlsx(report).map_err(|e| PipelineError::Run {
+    let (xlsx, text_files) = rayon::join(
+        || report::write_xlsx(report),
+        || {
+            [
+                (files::THEMES_CSV, report::write_themes_csv(report)),
+                (files::CODES_CSV, report::write_codes_csv(report)),
+                (files::REPORT_JSON, report::write_json(report)),
+                (files::SUMMARY_MD, report::write_summary_md(report)),
+                (files::REPORT_HTML, report::write_html(report)),
+            ]
+        },
+    );
+    for (name, bytes) in &text_files {
+        out.write_file(name, bytes)?;
+    }
+    let xlsx = xlsx.map_err(|e| PipelineError::Run {
         path: files::REPORT_XLSX.to_owned(),
         message: format!("cannot build the workbook: {e}"),
     })?;
@@ -572,11 +690,11 @@ pub fn run(
     let bar = progress_bar(settings.progress, reader.total_bytes(), "coding");
     let (rx, reader_thread) = spawn_reader(reader, bar.clone());
 
-    let mut sinks = Sinks {
-        classifier,
+    let sinks = Sinks {
+        codebook: classifier.codebook(),
         questions: &questions,
         index: Some(&index),
-        codes: Some(out.create_stream(files::CODES_JSONL)?),
+        codes: out.create_stream(files::CODES_JSONL)?,
         flagged: out.create_stream(files::FLAGGED)?,
         rejects: Some(out.create_stream(files::REJECTS)?),
         aggregator: Aggregator::new(
@@ -585,26 +703,24 @@ pub fn run(
             settings.report.clone(),
         ),
         units: units_writer(classifier.codebook()),
-        next_ord: 0,
         out_name: out_name.clone(),
-        overrides: &overrides,
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
         overrides_changed: 0,
     };
+    let mut coder = Coder {
+        classifier,
+        questions: &questions,
+        overrides: &overrides,
+        indexing: true,
+        next_ord: 0,
+    };
     let mut records_read = 0u64;
     let mut next_record = 0u64;
-    let mut failure = None;
-    for batch in rx {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                failure = Some(PipelineError::from(e));
-                break;
-            }
-        };
+    let batches = rx.into_iter().map(|batch| {
+        let batch = batch?;
         records_read += batch.len() as u64;
-        let items = batch
+        Ok(batch
             .into_iter()
             .map(|item| match item {
                 Item::Reject(r) => BatchItem::Reject(r),
@@ -624,18 +740,13 @@ pub fn run(
                     })
                 }
             })
-            .collect();
-        if let Err(e) = sinks.process(items) {
-            failure = Some(e);
-            break;
-        }
-    }
+            .collect())
+    });
+    let coded = code_into(&mut coder, sinks, batches);
     let _ = reader_thread.join();
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let sinks = coded?;
     bar.set_message("indexing");
-    let override_summary = sinks.override_summary();
+    let override_summary = sinks.override_summary(&overrides);
     let Sinks {
         codes,
         flagged,
@@ -645,7 +756,7 @@ pub fn run(
         ..
     } = sinks;
     out.write_file(UNITS_FILE, &units.to_bytes())?;
-    for w in [codes, Some(flagged), rejects].into_iter().flatten() {
+    for w in [Some(codes), Some(flagged), rejects].into_iter().flatten() {
         finish_stream(&out_name, w)?;
     }
     index.finish()?;
@@ -719,18 +830,16 @@ pub fn recode(
     let overrides = Overrides::load(out_dir)?;
     let questions = manifest.questions.clone();
     let mut sinks = Sinks {
-        classifier,
+        codebook: classifier.codebook(),
         questions: &questions,
         index: None,
         // Rewritten by `report` too: corrections change codes without a new codebook.
-        codes: Some(out.create_stream(files::CODES_JSONL)?),
+        codes: out.create_stream(files::CODES_JSONL)?,
         flagged: out.create_stream(files::FLAGGED)?,
         rejects: None,
         aggregator: Aggregator::new(classifier.codebook(), questions.clone(), options.clone()),
         units: units_writer(classifier.codebook()),
-        next_ord: 0,
         out_name: out_dir.display().to_string(),
-        overrides: &overrides,
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
         overrides_changed: 0,
@@ -743,38 +852,58 @@ pub fn recode(
             }
         }
     }
+    let mut coder = Coder {
+        classifier,
+        questions: &questions,
+        overrides: &overrides,
+        indexing: false,
+        next_ord: 0,
+    };
     let bar = progress_bar(progress, stored.len() as u64, "coding");
     let mut record = 0u64;
     let mut last_id: Option<String> = None;
-    let mut batch: Vec<BatchItem> = Vec::new();
-    for chunk in stored.chunks(BATCH) {
-        for u in chunk {
-            let q = questions.iter().position(|q| *q == u.question).unwrap_or(0);
-            let same = last_id.as_deref() == Some(u.id.as_str());
-            if same && let Some(BatchItem::Response(r)) = batch.last_mut() {
-                r.answers.push((q, u.text.clone()));
-                continue;
+    let mut pending: Vec<BatchItem> = Vec::new();
+    // The texts move into the batches (the few the report needs again come
+    // from the index), so `code` holds each text once.
+    let mut stored = stored.into_iter();
+    // Stored units back into responses, a batch at a time; a response's
+    // units stay together across batch boundaries.
+    let batches = std::iter::from_fn(|| {
+        loop {
+            let chunk: Vec<StoredUnit> = stored.by_ref().take(BATCH).collect();
+            if chunk.is_empty() {
+                return (!pending.is_empty()).then(|| Ok(std::mem::take(&mut pending)));
             }
-            if last_id.is_some() && !same {
-                record += 1;
+            bar.inc(chunk.len() as u64);
+            for u in chunk {
+                let q = questions.iter().position(|q| *q == u.question).unwrap_or(0);
+                let same = last_id.as_deref() == Some(u.id.as_str());
+                if same && let Some(BatchItem::Response(r)) = pending.last_mut() {
+                    r.answers.push((q, u.text));
+                    continue;
+                }
+                if last_id.is_some() && !same {
+                    record += 1;
+                }
+                last_id = Some(u.id.clone());
+                pending.push(BatchItem::Response(ResponseIn {
+                    record,
+                    id: u.id,
+                    attributes: u.attributes,
+                    answers: vec![(q, u.text)],
+                }));
             }
-            last_id = Some(u.id.clone());
-            batch.push(BatchItem::Response(ResponseIn {
-                record,
-                id: u.id.clone(),
-                attributes: u.attributes.clone(),
-                answers: vec![(q, u.text.clone())],
-            }));
+            let keep_last = pending.pop();
+            let batch = std::mem::take(&mut pending);
+            pending.extend(keep_last);
+            if !batch.is_empty() {
+                return Some(Ok(batch));
+            }
         }
-        // Keep a response's units together across batch boundaries.
-        let keep_last = batch.pop();
-        sinks.process(std::mem::take(&mut batch))?;
-        batch.extend(keep_last);
-        bar.inc(chunk.len() as u64);
-    }
-    sinks.process(batch)?;
+    });
+    let sinks = code_into(&mut coder, sinks, batches)?;
     bar.finish_and_clear();
-    let override_summary = sinks.override_summary();
+    let override_summary = sinks.override_summary(&overrides);
     let Sinks {
         codes,
         flagged,
@@ -783,10 +912,10 @@ pub fn recode(
         ..
     } = sinks;
     out.write_file(UNITS_FILE, &units.to_bytes())?;
-    for w in [codes, Some(flagged)].into_iter().flatten() {
+    for w in [codes, flagged] {
         finish_stream(&out_dir.display().to_string(), w)?;
     }
-    let text_of = |ord: u64| stored.get(ord as usize).map(|u| u.text.clone());
+    let text_of = |ord: u64| opened.text_by_ord(ord);
     let report = aggregator.finish(
         manifest.records_read,
         files::REJECTS,

@@ -20,10 +20,14 @@ pub struct Occurrence {
     pub item: u32,
 }
 
+/// No pattern of this kind for a word.
+const NONE: u32 = u32::MAX;
+
 #[derive(Default)]
 pub struct Matcher {
-    stem_ids: HashMap<String, u32>,
-    exact_ids: HashMap<String, u32>,
+    /// word → (id of the stem pattern, id of the exact pattern): one map, so
+    /// a token whose stem is its surface (most short words) costs one look-up.
+    word_ids: HashMap<String, (u32, u32)>,
     prefix_ids: HashMap<String, u32>,
     /// Byte lengths of the prefix patterns, ascending.
     prefix_lengths: Vec<usize>,
@@ -52,9 +56,19 @@ impl Matcher {
 
     fn pattern_id(&mut self, pattern: &WordPattern) -> u32 {
         let next = self.by_first.len() as u32;
-        let (map, key) = match pattern {
-            WordPattern::Stem(s) => (&mut self.stem_ids, s),
-            WordPattern::Exact(s) => (&mut self.exact_ids, s),
+        let id = match pattern {
+            WordPattern::Stem(s) | WordPattern::Exact(s) => {
+                let ids = self.word_ids.entry(s.clone()).or_insert((NONE, NONE));
+                let slot = if matches!(pattern, WordPattern::Stem(_)) {
+                    &mut ids.0
+                } else {
+                    &mut ids.1
+                };
+                if *slot == NONE {
+                    *slot = next;
+                }
+                *slot
+            }
             WordPattern::Prefix(s) => {
                 if let Err(at) = self.prefix_lengths.binary_search(&s.len()) {
                     self.prefix_lengths.insert(at, s.len());
@@ -62,10 +76,9 @@ impl Matcher {
                 if let Some(head) = s.as_bytes().first_chunk::<3>() {
                     self.prefix_heads.insert(*head);
                 }
-                (&mut self.prefix_ids, s)
+                *self.prefix_ids.entry(s.clone()).or_insert(next)
             }
         };
-        let id = *map.entry(key.clone()).or_insert(next);
         if id == next {
             self.by_first.push(Vec::new());
         }
@@ -79,12 +92,23 @@ impl Matcher {
         let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
         for i in 0..n {
             offsets.push(pats.len() as u32);
-            if let Some(id) = self.stem_ids.get(tokens.stem(i)) {
-                pats.push(*id);
-            }
+            let stem = tokens.stem(i);
             let lower = tokens.lower(i);
-            if let Some(id) = self.exact_ids.get(lower) {
-                pats.push(*id);
+            let by_stem = self.word_ids.get(stem);
+            if let Some(&(id, _)) = by_stem
+                && id != NONE
+            {
+                pats.push(id);
+            }
+            let by_lower = if lower == stem {
+                by_stem
+            } else {
+                self.word_ids.get(lower)
+            };
+            if let Some(&(_, id)) = by_lower
+                && id != NONE
+            {
+                pats.push(id);
             }
             // Prefixes hold at least three letters, so at least three bytes.
             if let Some(head) = lower.as_bytes().first_chunk::<3>()

@@ -221,7 +221,9 @@ impl Classifier {
                 Role::Negator => {}
             }
         }
-        for r in self.regexes.candidates(text) {
+        let candidates = self.regexes.candidates(text);
+        let ascii_bounds = !candidates.is_empty() && regexes::ascii_bounds_suffice(text);
+        for r in candidates {
             let rr = &self.regex_rules[r];
             scratch.codes[rr.code as usize].regex_rules.push(r);
         }
@@ -232,7 +234,7 @@ impl Classifier {
             if work.is_empty() {
                 continue;
             }
-            if let Some(hit) = self.score_code(c, work, text, toks, &negated) {
+            if let Some(hit) = self.score_code(c, work, text, toks, &negated, ascii_bounds) {
                 if c < themes {
                     coding.themes.push(hit);
                 } else {
@@ -277,6 +279,7 @@ impl Classifier {
         text: &str,
         toks: &[Token],
         negated: &[bool],
+        ascii_bounds: bool,
     ) -> Option<CodeHit> {
         let code = self.code(c);
         let is_negated = |o: &Occurrence| negated.get(o.start as usize).copied().unwrap_or(false);
@@ -371,7 +374,7 @@ impl Classifier {
                 continue;
             }
             let mut fired = false;
-            for (start, end) in self.regexes.find_all(ri, text) {
+            for (start, end) in self.regexes.find_all(ri, text, ascii_bounds) {
                 let tok = toks.partition_point(|t| (t.byte_end as usize) <= start);
                 if negated.get(tok).copied().unwrap_or(false) {
                     continue;

@@ -23,6 +23,19 @@ pub(super) struct RegexBank {
     /// Every pattern without `\b`/`\B`; matches a superset of `exact`.
     relaxed: meta::Regex,
     exact: Vec<Regex>,
+    /// `exact` with ASCII word boundaries, which the DFAs handle (Unicode
+    /// `\b` sends every confirmation to the slow engines). Equal to `exact`
+    /// on a text with no non-ASCII word character: only the characters
+    /// either side of a boundary decide it.
+    exact_ascii_bounds: Vec<Regex>,
+}
+
+/// Whether a text can be searched with [`RegexBank`]'s ASCII-boundary regexes.
+pub(super) fn ascii_bounds_suffice(text: &str) -> bool {
+    text.is_ascii()
+        || text
+            .chars()
+            .all(|c| c.is_ascii() || !regex_syntax::is_word_character(c))
 }
 
 impl RegexBank {
@@ -33,15 +46,22 @@ impl RegexBank {
             .map(|p| Regex::new(p).map_err(|e| err(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let mut relaxed_hirs = Vec::with_capacity(patterns.len());
+        let mut exact_ascii_bounds = Vec::with_capacity(patterns.len());
         for p in patterns {
             let hir = regex_syntax::parse(p).map_err(|e| err(e.to_string()))?;
+            let ascii = with_ascii_word_boundaries(hir.clone()).to_string();
+            exact_ascii_bounds.push(Regex::new(&ascii).map_err(|e| err(e.to_string()))?);
             relaxed_hirs.push(without_word_boundaries(hir));
         }
         let relaxed = meta::Regex::builder()
             .configure(meta::Config::new().match_kind(MatchKind::All))
             .build_many_from_hir(&relaxed_hirs)
             .map_err(|e| err(e.to_string()))?;
-        Ok(RegexBank { relaxed, exact })
+        Ok(RegexBank {
+            relaxed,
+            exact,
+            exact_ascii_bounds,
+        })
     }
 
     /// Indices of the patterns that *may* match `text`: a superset of those
@@ -76,8 +96,14 @@ impl RegexBank {
     }
 
     /// Byte ranges of the non-empty matches of pattern `i` in `text`.
-    pub(super) fn find_all(&self, i: usize, text: &str) -> Vec<(usize, usize)> {
-        self.exact[i]
+    /// Every match of regex `i`; `ascii_bounds` from [`ascii_bounds_suffice`].
+    pub(super) fn find_all(&self, i: usize, text: &str, ascii_bounds: bool) -> Vec<(usize, usize)> {
+        let regex = if ascii_bounds {
+            &self.exact_ascii_bounds[i]
+        } else {
+            &self.exact[i]
+        };
+        regex
             .find_iter(text)
             .filter(|m| !m.is_empty())
             .map(|m| (m.start(), m.end()))
@@ -86,35 +112,50 @@ impl RegexBank {
 }
 
 /// `hir` with every word-boundary assertion replaced by the empty match.
+/// The same pattern with every word-boundary assertion made ASCII.
+fn with_ascii_word_boundaries(hir: Hir) -> Hir {
+    map_looks(hir, &|look| {
+        Hir::look(match look {
+            Look::WordUnicode => Look::WordAscii,
+            Look::WordUnicodeNegate => Look::WordAsciiNegate,
+            Look::WordStartUnicode => Look::WordStartAscii,
+            Look::WordEndUnicode => Look::WordEndAscii,
+            Look::WordStartHalfUnicode => Look::WordStartHalfAscii,
+            Look::WordEndHalfUnicode => Look::WordEndHalfAscii,
+            other => other,
+        })
+    })
+}
+
 fn without_word_boundaries(hir: Hir) -> Hir {
+    map_looks(hir, &|look| {
+        if is_word_look(look) {
+            Hir::empty()
+        } else {
+            Hir::look(look)
+        }
+    })
+}
+
+/// `hir` with each look-around assertion replaced by `f(look)`.
+fn map_looks(hir: Hir, f: &dyn Fn(Look) -> Hir) -> Hir {
     match hir.into_kind() {
-        HirKind::Look(look) if is_word_look(look) => Hir::empty(),
+        HirKind::Look(look) => f(look),
         HirKind::Repetition(mut rep) => {
-            rep.sub = Box::new(without_word_boundaries(*rep.sub));
+            rep.sub = Box::new(map_looks(*rep.sub, f));
             Hir::repetition(rep)
         }
         HirKind::Capture(mut cap) => {
-            cap.sub = Box::new(without_word_boundaries(*cap.sub));
+            cap.sub = Box::new(map_looks(*cap.sub, f));
             Hir::capture(cap)
         }
-        HirKind::Concat(subs) => {
-            Hir::concat(subs.into_iter().map(without_word_boundaries).collect())
-        }
+        HirKind::Concat(subs) => Hir::concat(subs.into_iter().map(|h| map_looks(h, f)).collect()),
         HirKind::Alternation(subs) => {
-            Hir::alternation(subs.into_iter().map(without_word_boundaries).collect())
+            Hir::alternation(subs.into_iter().map(|h| map_looks(h, f)).collect())
         }
-        kind @ (HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_)) => {
-            rebuild_leaf(kind)
-        }
-    }
-}
-
-fn rebuild_leaf(kind: HirKind) -> Hir {
-    match kind {
         HirKind::Literal(lit) => Hir::literal(lit.0),
         HirKind::Class(class) => Hir::class(class),
-        HirKind::Look(look) => Hir::look(look),
-        _ => Hir::empty(),
+        HirKind::Empty => Hir::empty(),
     }
 }
 
@@ -160,8 +201,28 @@ mod tests {
                 .collect();
             assert_eq!(b.matching(text), expected, "{text}");
         }
+        // The ASCII-boundary regexes give the same matches wherever they are used.
+        for text in [
+            "I had 11 workers and TOO MANY workers; CP plan",
+            "£5 — CPR isn’t CP’s job, “too many workers”",
+            "Why? workers’ rights\u{a0}CP",
+            "",
+        ] {
+            assert!(ascii_bounds_suffice(text), "{text}");
+            for i in 0..patterns.len() {
+                assert_eq!(
+                    b.find_all(i, text, true),
+                    b.find_all(i, text, false),
+                    "{text}"
+                );
+            }
+        }
+        // A non-ASCII letter beside a boundary needs the Unicode regexes.
+        assert!(!ascii_bounds_suffice("un café noir"));
+        assert_eq!(b.find_all(3, "un café noir", false), [(3, 8)]);
+        assert_eq!(b.find_all(3, "un café noir", true), []);
         assert_eq!(
-            b.find_all(0, "I had 11 workers and TOO MANY workers"),
+            b.find_all(0, "I had 11 workers and TOO MANY workers", true),
             [(6, 16), (21, 37)]
         );
     }

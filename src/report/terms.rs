@@ -21,6 +21,9 @@ pub struct TermStats {
     /// Flat rows of `stride` counts: units containing the stem, then units
     /// of each theme containing it. One allocation for all stems.
     counts: Vec<u32>,
+    /// Per row, the unit that last counted it (`units` at the time): a stem
+    /// counts once per unit without sorting the unit's stems.
+    last_unit: Vec<u64>,
     stride: usize,
     units: u64,
     units_per_theme: Vec<u64>,
@@ -32,6 +35,7 @@ impl TermStats {
             ids: HashMap::default(),
             surface: Vec::new(),
             counts: Vec::new(),
+            last_unit: Vec::new(),
             stride: themes + 1,
             units: 0,
             units_per_theme: vec![0; themes],
@@ -47,6 +51,7 @@ impl TermStats {
                 self.ids.insert(stem.into(), id);
                 self.surface.push(surface.into());
                 self.counts.resize(self.counts.len() + self.stride, 0);
+                self.last_unit.push(0);
                 id
             }
         };
@@ -58,8 +63,9 @@ impl TermStats {
         for t in themes {
             self.units_per_theme[*t] += 1;
         }
-        // Distinct content stems of this unit, each with its first surface form.
-        let mut seen: Vec<(&str, usize)> = Vec::with_capacity(tokens.len());
+        // Each distinct content stem of this unit once; a new stem keeps the
+        // surface form of its first occurrence.
+        let unit = self.units;
         for (i, tok) in tokens.tokens().iter().enumerate() {
             if tok.is_stopword {
                 continue;
@@ -68,13 +74,12 @@ impl TermStats {
             if stem.len() < 3 || !stem.chars().all(char::is_alphabetic) {
                 continue;
             }
-            seen.push((stem, i));
-        }
-        // Stable sort keeps the first occurrence of each stem first.
-        seen.sort_by(|a, b| a.0.cmp(b.0));
-        seen.dedup_by(|a, b| a.0 == b.0);
-        for (stem, i) in seen {
             let row = self.row(stem, tokens.lower(i));
+            let id = row / self.stride;
+            if self.last_unit[id] == unit {
+                continue;
+            }
+            self.last_unit[id] = unit;
             self.counts[row] += 1;
             for t in themes {
                 self.counts[row + 1 + *t] += 1;

@@ -342,14 +342,20 @@ fn ndjson_export_has_one_document_per_unflagged_response_with_its_themes() {
         .arg(&out)
         .assert()
         .success()
-        .stdout(predicates::str::contains("left out 2 unit(s) of flagged responses"));
+        .stdout(predicates::str::contains(
+            "left out 2 unit(s) of flagged responses",
+        ));
     let (selections, sources) = selections_in_archive(&out.join("thematic.qdpx"));
     let units_not_r2 = read_jsonl(&out.join("codes.jsonl"))
         .iter()
         .filter(|l| l["id"] != "r2")
         .count();
     assert_eq!(sources, units_not_r2, "every unit of r1 and r3, none of r2");
-    assert!(selections.iter().all(|(source, _, _)| !source.starts_with("r2:")));
+    assert!(
+        selections
+            .iter()
+            .all(|(source, _, _)| !source.starts_with("r2:"))
+    );
     let config = std::fs::read_to_string(out.join("export/quickwit-index.yaml")).unwrap();
     for field in [
         "index_id: thematic-responses",

@@ -313,7 +313,10 @@ fn exports_carry_corrections_made_since_the_last_report() {
     let file = std::fs::File::open(out.join("thematic.qdpx")).unwrap();
     let mut project = String::new();
     std::io::Read::read_to_string(
-        &mut zip::ZipArchive::new(file).unwrap().by_name("project.qde").unwrap(),
+        &mut zip::ZipArchive::new(file)
+            .unwrap()
+            .by_name("project.qde")
+            .unwrap(),
         &mut project,
     )
     .unwrap();
