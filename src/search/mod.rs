@@ -164,14 +164,7 @@ impl Searcher {
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        let wanted = value.to_lowercase();
-        let matching: Vec<u32> = header.attributes[a]
-            .values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.to_lowercase() == wanted)
-            .map(|(i, _)| i as u32)
-            .collect();
+        let matching = header.attributes[a].matching(value);
         Ok(
             self.predicate(move |u, ord| {
                 u.attribute(ord, a).is_some_and(|v| matching.contains(&v))

@@ -32,6 +32,19 @@ pub struct AttributeValues {
     pub values: Vec<String>,
 }
 
+impl AttributeValues {
+    /// Indexes of the values equal to `value`, ignoring case.
+    pub fn matching(&self, value: &str) -> Vec<u32> {
+        let wanted = value.to_lowercase();
+        self.values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.to_lowercase() == wanted)
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+}
+
 fn words(n: usize) -> usize {
     n.div_ceil(64).max(1)
 }

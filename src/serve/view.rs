@@ -291,15 +291,7 @@ impl RunView {
                 .ok_or_else(|| {
                     ServeError::BadRequest(format!("no attribute `{name}` in this run"))
                 })?;
-            let wanted = value.to_lowercase();
-            let values: Vec<u32> = header.attributes[a]
-                .values
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.to_lowercase() == wanted)
-                .map(|(i, _)| i as u32)
-                .collect();
-            attribute_tests.push((a, values));
+            attribute_tests.push((a, header.attributes[a].matching(value)));
         }
         let question = if self.manifest.questions.len() > 1 {
             filter.question.as_deref()

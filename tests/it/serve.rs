@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::util::{read_jsonl, thematic, write};
+use crate::util::{read_jsonl, run_ok, thematic, write};
 
 /// A response whose text tries to run script in the analyst's browser.
 const PAYLOAD_ID: &str = "X-PAYLOAD";
@@ -29,12 +29,7 @@ fn sample_run(dir: &Path) -> PathBuf {
     corpus.push('\n');
     let input = write(dir, "responses.jsonl", corpus);
     let out = dir.join("out");
-    thematic()
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&input)
-        .assert()
-        .success();
+    run_ok(&input, &out);
     out
 }
 
@@ -114,6 +109,24 @@ fn http(
     (status, response)
 }
 
+/// GET a page with the right Host; returns the status.
+fn get(server: &Server, path: &str) -> u16 {
+    http(server.addr, "GET", path, &[], "").0
+}
+
+/// POST a correction form from the server's own origin; returns the status.
+fn post(server: &Server, form: &str) -> u16 {
+    let origin = format!("http://{}", server.addr);
+    http(
+        server.addr,
+        "POST",
+        "/override",
+        &[("Origin", &origin)],
+        form,
+    )
+    .0
+}
+
 fn overrides_lines(out: &Path) -> usize {
     std::fs::read_to_string(out.join("overrides.jsonl"))
         .map(|t| t.lines().count())
@@ -169,79 +182,23 @@ fn corrections_from_another_origin_or_host_are_refused_and_bad_input_is_4xx() {
     );
     // State changes are POST only.
     assert_eq!(
-        http(
-            server.addr,
-            "GET",
-            "/override?id=S001&theme=care&action=remove",
-            &[],
-            ""
-        )
-        .0,
+        get(&server, "/override?id=S001&theme=care&action=remove"),
         405
     );
     assert_eq!(overrides_lines(&out), 0, "nothing was recorded");
 
     // Bad ids, themes, actions and questions: 404/400 pages, no record.
     let origin = [("Origin", own.as_str())];
+    assert_eq!(get(&server, "/response?id=NOPE"), 404);
+    assert_eq!(get(&server, "/responses?theme=nope"), 400);
+    assert_eq!(get(&server, "/responses?page=x"), 400);
+    assert_eq!(get(&server, "/responses?q=%22unclosed"), 400);
+    assert_eq!(get(&server, "/no/such/page"), 404);
+    assert_eq!(post(&server, "id=NOPE&theme=care&action=remove"), 404);
+    assert_eq!(post(&server, "id=S001&theme=nope&action=remove"), 400);
+    assert_eq!(post(&server, "id=S001&theme=care&action=maybe"), 400);
     assert_eq!(
-        http(server.addr, "GET", "/response?id=NOPE", &[], "").0,
-        404
-    );
-    assert_eq!(
-        http(server.addr, "GET", "/responses?theme=nope", &[], "").0,
-        400
-    );
-    assert_eq!(
-        http(server.addr, "GET", "/responses?page=x", &[], "").0,
-        400
-    );
-    assert_eq!(
-        http(server.addr, "GET", "/responses?q=%22unclosed", &[], "").0,
-        400
-    );
-    assert_eq!(http(server.addr, "GET", "/no/such/page", &[], "").0, 404);
-    assert_eq!(
-        http(
-            server.addr,
-            "POST",
-            "/override",
-            &origin,
-            "id=NOPE&theme=care&action=remove"
-        )
-        .0,
-        404
-    );
-    assert_eq!(
-        http(
-            server.addr,
-            "POST",
-            "/override",
-            &origin,
-            "id=S001&theme=nope&action=remove"
-        )
-        .0,
-        400
-    );
-    assert_eq!(
-        http(
-            server.addr,
-            "POST",
-            "/override",
-            &origin,
-            "id=S001&theme=care&action=maybe"
-        )
-        .0,
-        400
-    );
-    assert_eq!(
-        http(
-            server.addr,
-            "POST",
-            "/override",
-            &origin,
-            "id=S001&question=nope&theme=care&action=remove"
-        )
-        .0,
+        post(&server, "id=S001&question=nope&theme=care&action=remove"),
         400
     );
     assert_eq!(overrides_lines(&out), 0);
@@ -417,6 +374,11 @@ fn an_analyst_browses_filters_reads_evidence_and_removes_a_theme_in_chromium() {
     assert_eq!(themes_csv_count(&out, "care"), care_before - 1);
 }
 
+/// The text of what `locator` finds.
+async fn text_of(client: &fantoccini::Client, locator: fantoccini::Locator<'_>) -> String {
+    client.find(locator).await.unwrap().text().await.unwrap()
+}
+
 /// Click what `locator` finds and wait for the next page to load (the old
 /// page's root element goes stale, the new one is complete).
 async fn click_and_load(client: &fantoccini::Client, locator: fantoccini::Locator<'_>) {
@@ -467,13 +429,8 @@ async fn drive(
     let count_of = |theme: &'static str| {
         let client = client.clone();
         async move {
-            client
-                .find(Locator::Css(&format!("td[data-count='{theme}']")))
+            text_of(&client, Locator::Css(&format!("td[data-count='{theme}']")))
                 .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
                 .trim()
                 .parse::<u64>()
                 .unwrap()
@@ -556,13 +513,7 @@ async fn drive(
         marked.push_str(&m.text().await.unwrap());
     }
     assert!(marked.contains("social workers"), "{marked}");
-    let whole = client
-        .find(Locator::Id("text"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let whole = text_of(&client, Locator::Id("text")).await;
     assert!(
         whole.starts_with("I had 9 social workers"),
         "text kept whole: {whole}"
@@ -608,13 +559,7 @@ async fn drive(
         .await
         .unwrap();
     assert_ne!(client.title().await.unwrap(), "pwned");
-    let shown = client
-        .find(Locator::Id("text"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shown = text_of(&client, Locator::Id("text")).await;
     assert!(
         shown.contains("<script>document.title='pwned'</script>"),
         "{shown}"
