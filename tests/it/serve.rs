@@ -6,8 +6,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -216,6 +216,53 @@ fn corrections_from_another_origin_or_host_are_refused_and_bad_input_is_4xx() {
     assert_eq!(recorded[0]["user"], "tester");
     assert_eq!(recorded[0]["action"], "remove");
     assert_eq!(recorded[0]["theme"], "care");
+}
+
+/// theme id → count, from the dashboard's theme table.
+fn dashboard_counts(server: &Server) -> Vec<(String, u64)> {
+    let (status, page) = http(server.addr, "GET", "/", &[], "");
+    assert_eq!(status, 200);
+    page.split("data-count=\"")
+        .skip(1)
+        .map(|rest| {
+            let (theme, rest) = rest.split_once("\">").unwrap();
+            let n = rest.split('<').next().unwrap().trim().parse().unwrap();
+            (theme.to_owned(), n)
+        })
+        .collect()
+}
+
+#[test]
+fn the_dashboard_agrees_with_themes_csv_and_follows_a_recode() {
+    let dir = TempDir::new().unwrap();
+    let out = sample_run(dir.path());
+    let server = Server::start(&out);
+    let mut shown = dashboard_counts(&server);
+    shown.sort();
+    let mut csv: Vec<(String, u64)> = crate::util::CARE_REVIEW_THEMES
+        .iter()
+        .map(|t| (t.to_string(), themes_csv_count(&out, t)))
+        .collect();
+    csv.sort();
+    assert_eq!(shown, csv, "the dashboard counts what the report counts");
+
+    // Re-code with a one-theme codebook while the server runs: the next
+    // page shows the new coding.
+    let book = write(
+        dir.path(),
+        "one.toml",
+        "name = \"one\"\n[[theme]]\nid = \"kin\"\nlabel = \"Kinship\"\nkeywords = [\"kinship\"]\n",
+    );
+    thematic()
+        .args(["code", "--quiet", "--out"])
+        .arg(&out)
+        .arg("--codebook")
+        .arg(&book)
+        .assert()
+        .success();
+    let after = dashboard_counts(&server);
+    assert_eq!(after, [("kin".to_owned(), themes_csv_count(&out, "kin"))]);
+    assert!(after[0].1 > 0);
 }
 
 #[test]
