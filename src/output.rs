@@ -35,7 +35,12 @@ pub struct OutputDir {
     root: PathBuf,
     staging: PathBuf,
     committed: bool,
+    /// fsyncs started early (see [`OutputDir::sync_soon`]), joined by commit.
+    syncing: std::sync::Mutex<Vec<EarlySync>>,
 }
+
+/// A file being synced early: its name in staging, and the outcome.
+type EarlySync = std::thread::JoinHandle<(String, std::io::Result<()>)>;
 
 fn pid_alive(pid: &str) -> bool {
     let Ok(n) = pid.trim().parse::<u32>() else {
@@ -95,6 +100,7 @@ impl OutputDir {
             root: root.to_owned(),
             staging,
             committed: false,
+            syncing: std::sync::Mutex::new(Vec::new()),
         };
         fs::create_dir_all(&out.staging).map_err(not_writable)?;
         Ok(out)
@@ -130,6 +136,19 @@ impl OutputDir {
         let path = self.staged_path(rel)?;
         let mut f = File::create(&path).map_err(|e| self.write_error(rel, e))?;
         f.write_all(bytes).map_err(|e| self.write_error(rel, e))
+    }
+
+    /// Start making a finished stream durable now, on a thread of its own,
+    /// so a large file (codes.jsonl) syncs while the reports are built.
+    pub fn sync_soon(&self, rel: &str, file: File) {
+        let rel = rel.to_owned();
+        let handle = std::thread::spawn(move || {
+            let result = file.sync_all();
+            (rel, result)
+        });
+        if let Ok(mut syncing) = self.syncing.lock() {
+            syncing.push(handle);
+        }
     }
 
     /// Every staged file, flushed to disk at once: one fsync after another
@@ -212,6 +231,23 @@ impl OutputDir {
 
     /// Move everything staged into place.
     pub fn commit(mut self) -> Result<(), OutputError> {
+        let early: Vec<_> = match self.syncing.lock() {
+            Ok(mut syncing) => syncing.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for handle in early {
+            match handle.join() {
+                Ok((_, Ok(()))) => {}
+                Ok((rel, Err(e))) => return Err(self.write_error(&rel, e)),
+                Err(_) => {
+                    return Err(self.write_error(
+                        ".",
+                        std::io::Error::other("a thread syncing the outputs panicked"),
+                    ));
+                }
+            }
+        }
+        // Files synced early are clean by now; syncing them again is cheap.
         self.sync_staged()?;
         let entries: Vec<_> = fs::read_dir(&self.staging)
             .map_err(|e| self.write_error(".", e))?
@@ -272,9 +308,9 @@ impl StagedWriter {
         &self.rel
     }
 
-    /// Flush the file (made durable by [`OutputDir::commit`]).
-    pub fn finish(self) -> std::io::Result<()> {
-        self.inner.into_inner().map_err(|e| e.into_error())?;
-        Ok(())
+    /// Flush the file and hand it back (to [`OutputDir::sync_soon`], or to
+    /// drop: [`OutputDir::commit`] makes it durable either way).
+    pub fn finish(self) -> std::io::Result<File> {
+        self.inner.into_inner().map_err(|e| e.into_error())
     }
 }

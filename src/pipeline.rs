@@ -582,10 +582,14 @@ fn write_reports(out: &OutputDir, report: &Report) -> Result<(), PipelineError> 
     Ok(())
 }
 
-fn finish_stream(out_name: &str, w: StagedWriter) -> Result<(), PipelineError> {
+/// Flush a streamed output and start syncing it while the reports are built.
+fn finish_stream(out: &OutputDir, out_name: &str, w: StagedWriter) -> Result<(), PipelineError> {
     let name = w.name().to_owned();
-    w.finish()
-        .map_err(|source| write_error(out_name, &name, source))
+    let file = w
+        .finish()
+        .map_err(|source| write_error(out_name, &name, source))?;
+    out.sync_soon(&name, file);
+    Ok(())
 }
 
 type Batch = Result<Vec<Item>, CorpusError>;
@@ -757,7 +761,7 @@ pub fn run(
     } = sinks;
     out.write_file(UNITS_FILE, &units.to_bytes())?;
     for w in [Some(codes), Some(flagged), rejects].into_iter().flatten() {
-        finish_stream(&out_name, w)?;
+        finish_stream(&out, &out_name, w)?;
     }
     index.finish()?;
     bar.finish_and_clear();
@@ -913,7 +917,7 @@ pub fn recode(
     } = sinks;
     out.write_file(UNITS_FILE, &units.to_bytes())?;
     for w in [codes, flagged] {
-        finish_stream(&out_dir.display().to_string(), w)?;
+        finish_stream(&out, &out_dir.display().to_string(), w)?;
     }
     let text_of = |ord: u64| opened.text_by_ord(ord);
     let report = aggregator.finish(
