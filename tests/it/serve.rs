@@ -266,6 +266,78 @@ fn the_dashboard_agrees_with_themes_csv_and_follows_a_recode() {
 }
 
 #[test]
+fn corrections_on_one_question_of_a_several_question_response() {
+    let dir = TempDir::new().unwrap();
+    let lines = [
+        r#"{"id":"a&b c/1","region":"London","q1":"Kinship carers need support.","q2":"Kinship care saved us."}"#,
+        r#"{"id":"r2","region":"Leeds","q1":"Ofsted never asked.","q2":"Funding cuts."}"#,
+    ];
+    let input = write(dir.path(), "in.jsonl", lines.join("\n"));
+    let book = write(
+        dir.path(),
+        "book.toml",
+        "name = \"kin\"\n[[theme]]\nid = \"kin\"\nlabel = \"Kinship\"\nkeywords = [\"kinship\"]\n",
+    );
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--text-field", "q1", "--text-field", "q2"])
+        .arg("--codebook")
+        .arg(&book)
+        .arg("--out")
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let server = Server::start(&out);
+    assert_eq!(dashboard_counts(&server), [("kin".to_owned(), 1)]);
+
+    // The odd id survives the links: the browser links to it, and the link opens it.
+    let (_, grid) = http(
+        server.addr,
+        "GET",
+        "/responses?question=q2&theme=kin",
+        &[],
+        "",
+    );
+    assert!(grid.contains("href=\"/response?id=a%26b+c%2F1\""), "{grid}");
+    assert_eq!(get(&server, "/response?id=a%26b+c%2F1"), 200);
+
+    // Removing the theme from q1 leaves the response coded through q2 ...
+    let form = "id=a%26b+c%2F1&question=q1&theme=kin&action=remove";
+    assert_eq!(post(&server, form), 303);
+    assert_eq!(dashboard_counts(&server), [("kin".to_owned(), 1)]);
+    let (_, q1) = http(
+        server.addr,
+        "GET",
+        "/responses?question=q1&theme=kin",
+        &[],
+        "",
+    );
+    assert!(q1.contains("data-total=\"0\""), "q1 no longer coded");
+    // ... and removing it from q2 too uncodes the response.
+    assert_eq!(
+        post(
+            &server,
+            "id=a%26b+c%2F1&question=q2&theme=kin&action=remove"
+        ),
+        303
+    );
+    assert_eq!(dashboard_counts(&server), [("kin".to_owned(), 0)]);
+
+    // `report` agrees, unit by unit.
+    thematic()
+        .args(["report", "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("applied to 2 unit(s), 2 changed"));
+    assert_eq!(themes_csv_count(&out, "kin"), 0);
+    for line in read_jsonl(&out.join("codes.jsonl")) {
+        assert_eq!(line["themes"], serde_json::json!([]), "{line}");
+    }
+}
+
+#[test]
 fn response_text_is_escaped_and_flagged_text_needs_the_restricted_switch() {
     let dir = TempDir::new().unwrap();
     let out = sample_run(dir.path());
