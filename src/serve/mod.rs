@@ -55,6 +55,8 @@ pub enum ServeError {
     #[error("the web server stopped: {0}")]
     Server(std::io::Error),
     #[error("{0}")]
+    Inconsistent(String),
+    #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),

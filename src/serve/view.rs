@@ -101,6 +101,16 @@ impl RunView {
         let loaded_at = modified(&out.join(UNITS_FILE));
         let searcher = Searcher::open(out)?;
         let codebook = Codebook::from_path(&out.join(files::CODEBOOK))?;
+        // units.bin numbers themes by the codebook that wrote it; a
+        // codebook.toml edited by hand since would misname every count.
+        let ids: Vec<&str> = codebook.themes.iter().map(|t| t.id.as_str()).collect();
+        if searcher.units().header.themes != ids {
+            return Err(ServeError::Inconsistent(format!(
+                "{}: codebook.toml does not match the coded run (units.bin); run `thematic code --out {} --codebook FILE` to re-code with it",
+                out.display(),
+                out.display()
+            )));
+        }
         let classifier = Classifier::new(codebook)?;
         let overrides = Overrides::load(out)?;
         let mut view = RunView {

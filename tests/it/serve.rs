@@ -338,6 +338,25 @@ fn corrections_on_one_question_of_a_several_question_response() {
 }
 
 #[test]
+fn serve_refuses_a_run_whose_codebook_was_edited_since_coding() {
+    let dir = TempDir::new().unwrap();
+    let out = sample_run(dir.path());
+    write(
+        &out,
+        "codebook.toml",
+        "name = \"edited\"\n[[theme]]\nid = \"kin\"\nlabel = \"Kinship\"\nkeywords = [\"kinship\"]\n",
+    );
+    thematic()
+        .args(["serve", "--port", "0", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "codebook.toml does not match the coded run",
+        ));
+}
+
+#[test]
 fn response_text_is_escaped_and_flagged_text_needs_the_restricted_switch() {
     let dir = TempDir::new().unwrap();
     let out = sample_run(dir.path());
