@@ -10,7 +10,8 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::codebook::{Item, WordPattern};
-use crate::text::TokenizedText;
+use crate::text::{TokenizedText, word_hash};
+use hashbrown::HashTable;
 
 /// An item found in a text: `item` spans tokens `start..=end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,11 +24,19 @@ pub struct Occurrence {
 /// No pattern of this kind for a word.
 const NONE: u32 = u32::MAX;
 
+struct WordIds {
+    word: Box<str>,
+    hash: u64,
+    stem: u32,
+    exact: u32,
+}
+
 #[derive(Default)]
 pub struct Matcher {
-    /// word → (id of the stem pattern, id of the exact pattern): one map, so
-    /// a token whose stem is its surface (most short words) costs one look-up.
-    word_ids: HashMap<String, (u32, u32)>,
+    /// word → (id of the stem pattern, id of the exact pattern), keyed by
+    /// [`word_hash`], which tokens carry: a look-up hashes nothing, and a
+    /// token whose stem is its surface (most short words) costs one probe.
+    word_ids: HashTable<WordIds>,
     prefix_ids: HashMap<String, u32>,
     /// Byte lengths of the prefix patterns, ascending.
     prefix_lengths: Vec<usize>,
@@ -58,11 +67,27 @@ impl Matcher {
         let next = self.by_first.len() as u32;
         let id = match pattern {
             WordPattern::Stem(s) | WordPattern::Exact(s) => {
-                let ids = self.word_ids.entry(s.clone()).or_insert((NONE, NONE));
+                let hash = word_hash(s);
+                let ids = match self.word_ids.find_mut(hash, |w| *w.word == **s) {
+                    Some(ids) => ids,
+                    None => self
+                        .word_ids
+                        .insert_unique(
+                            hash,
+                            WordIds {
+                                word: s.as_str().into(),
+                                hash,
+                                stem: NONE,
+                                exact: NONE,
+                            },
+                            |w| w.hash,
+                        )
+                        .into_mut(),
+                };
                 let slot = if matches!(pattern, WordPattern::Stem(_)) {
-                    &mut ids.0
+                    &mut ids.stem
                 } else {
-                    &mut ids.1
+                    &mut ids.exact
                 };
                 if *slot == NONE {
                     *slot = next;
@@ -94,21 +119,23 @@ impl Matcher {
             offsets.push(pats.len() as u32);
             let stem = tokens.stem(i);
             let lower = tokens.lower(i);
-            let by_stem = self.word_ids.get(stem);
-            if let Some(&(id, _)) = by_stem
-                && id != NONE
+            let stem_hash = tokens.stem_hash(i);
+            let by_stem = self.word_ids.find(stem_hash, |w| *w.word == *stem);
+            if let Some(w) = by_stem
+                && w.stem != NONE
             {
-                pats.push(id);
+                pats.push(w.stem);
             }
-            let by_lower = if lower == stem {
+            let lower_hash = tokens.lower_hash(i);
+            let by_lower = if lower_hash == stem_hash && lower == stem {
                 by_stem
             } else {
-                self.word_ids.get(lower)
+                self.word_ids.find(lower_hash, |w| *w.word == *lower)
             };
-            if let Some(&(_, id)) = by_lower
-                && id != NONE
+            if let Some(w) = by_lower
+                && w.exact != NONE
             {
-                pats.push(id);
+                pats.push(w.exact);
             }
             // Prefixes hold at least three letters, so at least three bytes.
             if let Some(head) = lower.as_bytes().first_chunk::<3>()

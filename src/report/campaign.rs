@@ -44,16 +44,10 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn word_hash(w: &str) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(w.as_bytes());
-    h.finish()
-}
-
 impl Signature {
     pub fn of(tokens: &TokenizedText) -> Signature {
         let n = tokens.len();
-        let words: Vec<u64> = (0..n).map(|i| word_hash(tokens.lower(i))).collect();
+        let words: Vec<u64> = (0..n).map(|i| tokens.lower_hash(i)).collect();
         let mut exact = 0x51_7c_c1_b7_27_22_0a_95u64;
         for w in &words {
             exact = mix(exact ^ w);

@@ -3,7 +3,7 @@
 //! frequencies of stems, from the shared tokeniser. Stopwords, numbers and
 //! stems under three letters are left out.
 
-use rustc_hash::FxHashMap as HashMap;
+use hashbrown::HashTable;
 
 use super::KeyTerm;
 use crate::text::TokenizedText;
@@ -14,8 +14,9 @@ const PRIOR_MASS: f64 = 500.0;
 const MIN_UNITS: u32 = 2;
 
 pub struct TermStats {
-    /// stem → its row in `counts` and `surface`.
-    ids: HashMap<Box<str>, u32>,
+    /// stem → its row in `counts` and `surface`, keyed by the stem's
+    /// [`word_hash`] (which tokens carry).
+    ids: HashTable<StemRow>,
     /// The first-seen surface form of each stem, shown to readers.
     surface: Vec<Box<str>>,
     /// Flat rows of `stride` counts: units containing the stem, then units
@@ -29,10 +30,16 @@ pub struct TermStats {
     units_per_theme: Vec<u64>,
 }
 
+struct StemRow {
+    stem: Box<str>,
+    hash: u64,
+    id: u32,
+}
+
 impl TermStats {
     pub fn new(themes: usize) -> Self {
         TermStats {
-            ids: HashMap::default(),
+            ids: HashTable::new(),
             surface: Vec::new(),
             counts: Vec::new(),
             last_unit: Vec::new(),
@@ -42,13 +49,22 @@ impl TermStats {
         }
     }
 
-    /// The row of `stem`, created with `surface` when new.
-    fn row(&mut self, stem: &str, surface: &str) -> usize {
-        let id = match self.ids.get(stem) {
-            Some(id) => *id,
+    /// The row of `stem` (whose [`word_hash`] is `hash`), created with
+    /// `surface` when new.
+    fn row(&mut self, stem: &str, hash: u64, surface: &str) -> usize {
+        let id = match self.ids.find(hash, |r| *r.stem == *stem) {
+            Some(r) => r.id,
             None => {
                 let id = self.surface.len() as u32;
-                self.ids.insert(stem.into(), id);
+                self.ids.insert_unique(
+                    hash,
+                    StemRow {
+                        stem: stem.into(),
+                        hash,
+                        id,
+                    },
+                    |r| r.hash,
+                );
                 self.surface.push(surface.into());
                 self.counts.resize(self.counts.len() + self.stride, 0);
                 self.last_unit.push(0);
@@ -74,7 +90,7 @@ impl TermStats {
             if stem.len() < 3 || !stem.chars().all(char::is_alphabetic) {
                 continue;
             }
-            let row = self.row(stem, tokens.lower(i));
+            let row = self.row(stem, tokens.stem_hash(i), tokens.lower(i));
             let id = row / self.stride;
             if self.last_unit[id] == unit {
                 continue;
@@ -96,9 +112,9 @@ impl TermStats {
         for (a, b) in self.units_per_theme.iter_mut().zip(&other.units_per_theme) {
             *a += b;
         }
-        for (stem, id) in &other.ids {
-            let from = *id as usize * other.stride;
-            let to = self.row(stem, &other.surface[*id as usize]);
+        for r in &other.ids {
+            let from = r.id as usize * other.stride;
+            let to = self.row(&r.stem, r.hash, &other.surface[r.id as usize]);
             for k in 0..stride {
                 self.counts[to + k] += other.counts[from + k];
             }
@@ -106,9 +122,13 @@ impl TermStats {
     }
 
     fn rows(&self) -> impl Iterator<Item = (&str, usize, &[u32])> {
-        self.ids.iter().map(|(stem, id)| {
-            let row = *id as usize * self.stride;
-            (&**stem, *id as usize, &self.counts[row..row + self.stride])
+        self.ids.iter().map(|r| {
+            let row = r.id as usize * self.stride;
+            (
+                &*r.stem,
+                r.id as usize,
+                &self.counts[row..row + self.stride],
+            )
         })
     }
 

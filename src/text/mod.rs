@@ -17,7 +17,8 @@ pub use tantivy_bridge::{
     encode_terms,
 };
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use hashbrown::HashTable;
+use rustc_hash::FxHashSet;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
@@ -27,15 +28,35 @@ use unicode_segmentation::UnicodeSegmentation;
 /// The bundled English stopword list (`stopwords/en.txt`).
 const STOPWORDS_EN: &str = include_str!("../../stopwords/en.txt");
 
+/// What the stem cache tells about one word.
+struct WordFacts {
+    is_stopword: bool,
+    opens_clause: bool,
+    lower_hash: u64,
+    stem_hash: u64,
+}
+
 /// Stem-cache entries kept per thread before the cache is cleared; bounds memory
 /// on corpora with an open vocabulary.
 const STEM_CACHE_LIMIT: usize = 200_000;
 
 /// What the per-thread cache knows about a lowercased word.
 struct CachedWord {
+    word: Box<str>,
     stem: Box<str>,
+    stem_hash: u64,
     is_stopword: bool,
     opens_clause: bool,
+}
+
+/// The hash of a word (or stem) that tokens carry, so the matcher, term
+/// statistics and campaign signatures look words up without hashing them
+/// again: FxHash over the bytes.
+pub fn word_hash(word: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(word.as_bytes());
+    h.finish()
 }
 
 /// One word of a text.
@@ -54,6 +75,9 @@ pub struct Token {
     pub is_stopword: bool,
     lower: (u32, u32),
     stem: (u32, u32),
+    /// [`word_hash`] of the lowercased form and of the stem.
+    lower_hash: u64,
+    stem_hash: u64,
 }
 
 /// The tokens of one text, with their lowercased and stemmed forms held in two
@@ -90,6 +114,16 @@ impl TokenizedText {
         &self.stem_arena[a as usize..b as usize]
     }
 
+    /// [`word_hash`] of `lower(i)`, computed once per distinct word.
+    pub fn lower_hash(&self, i: usize) -> u64 {
+        self.tokens[i].lower_hash
+    }
+
+    /// [`word_hash`] of `stem(i)`, computed once per distinct word.
+    pub fn stem_hash(&self, i: usize) -> u64 {
+        self.tokens[i].stem_hash
+    }
+
     /// Number of sentences (0 for an empty text).
     pub fn sentence_count(&self) -> u32 {
         self.tokens.last().map_or(0, |t| t.sentence + 1)
@@ -104,7 +138,7 @@ pub struct Tokeniser {
 }
 
 thread_local! {
-    static STEM_CACHE: RefCell<FxHashMap<Box<str>, CachedWord>> = RefCell::new(FxHashMap::default());
+    static STEM_CACHE: RefCell<HashTable<CachedWord>> = const { RefCell::new(HashTable::new()) };
 }
 
 /// Sentence and clause numbering while a text is walked.
@@ -189,35 +223,48 @@ impl Tokeniser {
         });
     }
 
-    /// Append the stem of `lower` to `out`; returns whether it is a
-    /// stopword and whether it opens a clause. One cache look-up per token
-    /// answers all three.
+    /// Append the stem of `lower` to `out`; returns what the cache knows
+    /// of the word (stopword, clause opener, hashes). One cache look-up per
+    /// token answers all of them.
     fn push_stem_cached(
         &self,
-        cache: &mut FxHashMap<Box<str>, CachedWord>,
+        cache: &mut HashTable<CachedWord>,
         lower: &str,
         out: &mut String,
-    ) -> (bool, bool) {
-        if let Some(word) = cache.get(lower) {
+    ) -> WordFacts {
+        let lower_hash = word_hash(lower);
+        if let Some(word) = cache.find(lower_hash, |w| &*w.word == lower) {
             out.push_str(&word.stem);
-            return (word.is_stopword, word.opens_clause);
+            return WordFacts {
+                is_stopword: word.is_stopword,
+                opens_clause: word.opens_clause,
+                lower_hash,
+                stem_hash: word.stem_hash,
+            };
         }
         let stem = self.stemmer.stem(lower);
         out.push_str(&stem);
-        let is_stopword = self.stopwords.contains(lower);
-        let opens_clause = CLAUSE_OPENERS.contains(&lower);
+        let facts = WordFacts {
+            is_stopword: self.stopwords.contains(lower),
+            opens_clause: CLAUSE_OPENERS.contains(&lower),
+            lower_hash,
+            stem_hash: word_hash(&stem),
+        };
         if cache.len() >= STEM_CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(
-            lower.into(),
+        cache.insert_unique(
+            lower_hash,
             CachedWord {
+                word: lower.into(),
                 stem: stem.as_ref().into(),
-                is_stopword,
-                opens_clause,
+                stem_hash: facts.stem_hash,
+                is_stopword: facts.is_stopword,
+                opens_clause: facts.opens_clause,
             },
+            |w| word_hash(&w.word),
         );
-        (is_stopword, opens_clause)
+        facts
     }
 
     /// Tokenise `text`. Never panics; offsets always slice `text` at char
@@ -261,7 +308,7 @@ impl Tokeniser {
     fn push_word(
         &self,
         out: &mut TokenizedText,
-        cache: &mut FxHashMap<Box<str>, CachedWord>,
+        cache: &mut HashTable<CachedWord>,
         b: &mut Boundaries,
         text: &str,
         start: usize,
@@ -274,8 +321,8 @@ impl Tokeniser {
         let lower_end = out.lower_arena.len() as u32;
         let lower = &out.lower_arena[lower_start as usize..lower_end as usize];
         let stem_start = out.stem_arena.len() as u32;
-        let (is_stopword, opens_clause) = self.push_stem_cached(cache, lower, &mut out.stem_arena);
-        let (sentence, clause) = b.next_word(out.tokens.is_empty(), opens_clause);
+        let facts = self.push_stem_cached(cache, lower, &mut out.stem_arena);
+        let (sentence, clause) = b.next_word(out.tokens.is_empty(), facts.opens_clause);
         let stem_end = out.stem_arena.len() as u32;
         let chars = if segment.is_ascii() {
             segment.len()
@@ -289,9 +336,11 @@ impl Tokeniser {
             char_end: char_start + chars,
             sentence,
             clause,
-            is_stopword,
+            is_stopword: facts.is_stopword,
             lower: (lower_start, lower_end),
             stem: (stem_start, stem_end),
+            lower_hash: facts.lower_hash,
+            stem_hash: facts.stem_hash,
         });
     }
 }
