@@ -62,7 +62,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Rebuild the reports of an existing run (same codebook).
+    /// Rebuild codes.jsonl and the reports of an existing run (same codebook), with analysts' corrections (overrides.jsonl) applied.
     Report {
         #[arg(long, default_value = "thematic-out")]
         out: PathBuf,

@@ -816,10 +816,11 @@ pub fn read_manifest(out: &Path) -> Result<Manifest, PipelineError> {
     })
 }
 
-/// `thematic code` (new codebook: rewrites codes.jsonl and reports) and
-/// `thematic report` (same codebook: rewrites reports only). Texts come from
-/// the index's document store; the input is not read again and the index is
-/// not rebuilt.
+/// `thematic code` (a new codebook) and `thematic report` (the run's own):
+/// both rewrite codes.jsonl, units.bin and every report, with analysts'
+/// corrections applied (`report` exists for those and for report options).
+/// Texts come from the index's document store; the input is not read again
+/// and the index is not rebuilt.
 pub fn recode(
     out_dir: &Path,
     classifier: &Classifier,
