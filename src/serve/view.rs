@@ -147,21 +147,32 @@ impl RunView {
         let mut overlay: FxHashMap<u64, Vec<(usize, Action)>> = FxHashMap::default();
         let mut units_of: FxHashMap<String, Vec<StoredUnit>> = FxHashMap::default();
         for (_, o) in self.overrides.in_effect() {
-            let Some(theme) = self.theme_index(&o.theme) else {
-                continue;
-            };
             if !units_of.contains_key(&o.id) {
                 let units = self.searcher.response_units(&o.id)?;
                 units_of.insert(o.id.clone(), units);
             }
-            for u in units_of.get(&o.id).into_iter().flatten() {
-                if o.question.as_deref().is_none_or(|q| q == u.question) {
-                    overlay.entry(u.ord).or_default().push((theme, o.action));
-                }
-            }
+            let units = units_of.get(&o.id).map_or(&[][..], Vec::as_slice);
+            self.overlay_one(&mut overlay, o, units);
         }
         self.overlay = overlay;
         Ok(())
+    }
+
+    /// Add one correction to `overlay`, after those already there.
+    fn overlay_one(
+        &self,
+        overlay: &mut FxHashMap<u64, Vec<(usize, Action)>>,
+        o: &Override,
+        units: &[StoredUnit],
+    ) {
+        let Some(theme) = self.theme_index(&o.theme) else {
+            return;
+        };
+        for u in units {
+            if o.question.as_deref().is_none_or(|q| q == u.question) {
+                overlay.entry(u.ord).or_default().push((theme, o.action));
+            }
+        }
     }
 
     pub fn theme_index(&self, id: &str) -> Option<usize> {
@@ -377,9 +388,16 @@ impl RunView {
     }
 
     /// Record a correction: append it to overrides.jsonl, then show it.
+    /// Applying corrections in the order made gives the latest the last
+    /// word, so a new one is only appended to the overlay: no re-resolving
+    /// of the earlier ones.
     pub fn correct(&mut self, o: Override) -> Result<(), ServeError> {
+        let units = self.searcher.response_units(&o.id)?;
         crate::overrides::append(&self.out, &o)?;
+        let mut overlay = std::mem::take(&mut self.overlay);
+        self.overlay_one(&mut overlay, &o, &units);
+        self.overlay = overlay;
         self.overrides.push(o);
-        self.resolve_overlay()
+        Ok(())
     }
 }
