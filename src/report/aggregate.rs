@@ -36,16 +36,100 @@ pub struct UnitInput<'a> {
     pub signature: &'a Signature,
 }
 
-struct ResponseState {
-    record: u64,
-    /// Ordinal of the response's first unit.
-    first_unit: u64,
-    id: String,
+/// What the report needs of every response, in flat arrays: a few dozen
+/// bytes per response rather than a struct of four small heap vectors
+/// (this is what grows with the corpus while a run codes).
+#[derive(Default)]
+struct ResponseTable {
+    records: Vec<u64>,
+    /// Ordinal of each response's first unit.
+    first_units: Vec<u64>,
+    ids: String,
+    id_ends: Vec<u32>,
+    /// (attribute, value index) pairs; response `i` owns
+    /// `attrs[attr_starts[i]..attr_starts[i + 1]]` (the last runs to the end).
     attrs: Vec<(u16, u32)>,
-    /// (question, theme) pairs coded.
+    attr_starts: Vec<u32>,
+    /// (question, theme) pairs coded, laid out the same way.
     themes: Vec<(u16, u16)>,
-    empty: bool,
+    theme_starts: Vec<u32>,
     flags: Vec<u16>,
+    flag_starts: Vec<u32>,
+    empty: Vec<bool>,
+}
+
+/// One response of a [`ResponseTable`].
+struct ResponseView<'a> {
+    record: u64,
+    first_unit: u64,
+    id: &'a str,
+    attrs: &'a [(u16, u32)],
+    themes: &'a [(u16, u16)],
+    empty: bool,
+    flags: &'a [u16],
+}
+
+impl ResponseTable {
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn last_record(&self) -> Option<u64> {
+        self.records.last().copied()
+    }
+
+    fn push(&mut self, record: u64, first_unit: u64, id: &str, attrs: &[(u16, u32)]) {
+        self.records.push(record);
+        self.first_units.push(first_unit);
+        self.ids.push_str(id);
+        self.id_ends.push(self.ids.len() as u32);
+        self.attr_starts.push(self.attrs.len() as u32);
+        self.attrs.extend_from_slice(attrs);
+        self.theme_starts.push(self.themes.len() as u32);
+        self.flag_starts.push(self.flags.len() as u32);
+        self.empty.push(true);
+    }
+
+    /// Note a unit of the last response.
+    fn add_to_last(&mut self, empty: bool, themes: impl Iterator<Item = (u16, u16)>, flags: &[u16]) {
+        if !empty && let Some(e) = self.empty.last_mut() {
+            *e = false;
+        }
+        self.themes.extend(themes);
+        let first_flag = self.flag_starts.last().copied().unwrap_or(0) as usize;
+        for f in flags {
+            if !self.flags[first_flag..].contains(f) {
+                self.flags.push(*f);
+            }
+        }
+    }
+
+    fn range(starts: &[u32], i: usize, len: usize) -> std::ops::Range<usize> {
+        let a = starts[i] as usize;
+        let b = starts.get(i + 1).map_or(len, |b| *b as usize);
+        a..b
+    }
+
+    fn get(&self, i: usize) -> ResponseView<'_> {
+        let id_start = if i == 0 { 0 } else { self.id_ends[i - 1] as usize };
+        ResponseView {
+            record: self.records[i],
+            first_unit: self.first_units[i],
+            id: &self.ids[id_start..self.id_ends[i] as usize],
+            attrs: &self.attrs[Self::range(&self.attr_starts, i, self.attrs.len())],
+            themes: &self.themes[Self::range(&self.theme_starts, i, self.themes.len())],
+            empty: self.empty[i],
+            flags: &self.flags[Self::range(&self.flag_starts, i, self.flags.len())],
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = ResponseView<'_>> {
+        (0..self.len()).map(|i| self.get(i))
+    }
 }
 
 #[derive(Clone)]
@@ -79,7 +163,7 @@ pub struct Aggregator {
     attr_names: Vec<String>,
     attr_index: HashMap<String, u16>,
     attr_values: Vec<(Vec<String>, HashMap<String, u32>)>,
-    responses: Vec<ResponseState>,
+    responses: ResponseTable,
     units: u64,
     terms: TermStats,
     quotes: Vec<Vec<QuoteCandidate>>,
@@ -110,7 +194,7 @@ impl Aggregator {
             attr_names: Vec::new(),
             attr_index: HashMap::default(),
             attr_values: Vec::new(),
-            responses: Vec::new(),
+            responses: ResponseTable::default(),
             units: 0,
             terms: TermStats::new(codebook.themes.len()),
             quotes: vec![Vec::new(); codebook.themes.len()],
@@ -171,20 +255,13 @@ impl Aggregator {
         self.units += 1;
         let new_response = self
             .responses
-            .last()
-            .is_none_or(|r| r.record != unit.record);
+            .last_record()
+            .is_none_or(|r| r != unit.record);
         if new_response {
             let attrs = self.intern_attrs(unit.attributes);
             self.signatures.push(unit.signature.clone());
-            self.responses.push(ResponseState {
-                record: unit.record,
-                first_unit: unit_ordinal,
-                id: unit.id.to_owned(),
-                attrs,
-                themes: Vec::new(),
-                empty: true,
-                flags: Vec::new(),
-            });
+            self.responses
+                .push(unit.record, unit_ordinal, unit.id, &attrs);
         }
         let group = self.group_attribute().and_then(|a| {
             unit.attributes
@@ -195,22 +272,18 @@ impl Aggregator {
         if !new_response && let Some(sig) = self.signatures.last_mut() {
             sig.merge(unit.signature);
         }
-        let Some(response) = self.responses.last_mut() else {
+        if self.responses.is_empty() {
             return;
-        };
-        if !unit.tokens.is_empty() {
-            response.empty = false;
         }
-        for hit in &unit.coding.themes {
-            response
+        let flags: Vec<u16> = unit.coding.flags.iter().map(|h| h.code as u16).collect();
+        self.responses.add_to_last(
+            unit.tokens.is_empty(),
+            unit.coding
                 .themes
-                .push((unit.question as u16, hit.code as u16));
-        }
-        for hit in &unit.coding.flags {
-            if !response.flags.contains(&(hit.code as u16)) {
-                response.flags.push(hit.code as u16);
-            }
-        }
+                .iter()
+                .map(|h| (unit.question as u16, h.code as u16)),
+            &flags,
+        );
         if !unit.coding.flags.is_empty() {
             return; // never quote a flagged response
         }
@@ -272,7 +345,7 @@ impl Aggregator {
         let mut group_sizes = vec![0u64; group_values];
         let mut crosstab = vec![vec![0u64; group_values]; n_themes];
 
-        for r in &self.responses {
+        for r in self.responses.iter() {
             let mut themes: Vec<u16> = r.themes.iter().map(|(_, t)| *t).collect();
             themes.sort_unstable();
             themes.dedup();
@@ -291,7 +364,7 @@ impl Aggregator {
             if !r.flags.is_empty() {
                 flagged += 1;
             }
-            for f in &r.flags {
+            for f in r.flags {
                 flag_counts[*f as usize] += 1;
             }
             let response_index = r.record as usize;
@@ -313,7 +386,7 @@ impl Aggregator {
                     }
                 }
             }
-            let mut qt: Vec<(u16, u16)> = r.themes.clone();
+            let mut qt: Vec<(u16, u16)> = r.themes.to_vec();
             qt.sort_unstable();
             qt.dedup();
             for (q, t) in qt {
@@ -444,7 +517,7 @@ impl Aggregator {
                 .iter()
                 .enumerate()
                 .map(|(g, members)| {
-                    let first = &self.responses[members[0] as usize];
+                    let first = self.responses.get(members[0] as usize);
                     let text = text_of(first.first_unit).unwrap_or_default();
                     let mut representative: String =
                         redact(&display_safe(&text)).chars().take(400).collect();
@@ -457,7 +530,7 @@ impl Aggregator {
                         representative,
                         members: members
                             .iter()
-                            .map(|m| self.responses[*m as usize].id.clone())
+                            .map(|m| self.responses.get(*m as usize).id.to_owned())
                             .collect(),
                     }
                 })
@@ -624,7 +697,7 @@ fn minority_views(
 }
 
 fn build_rows(
-    responses: &[ResponseState],
+    responses: &ResponseTable,
     attr_names: &[String],
     attr_values: &[(Vec<String>, HashMap<String, u32>)],
     questions: &[String],
@@ -644,10 +717,10 @@ fn build_rows(
     let mut attribute_cells = vec![ResponseRows::ABSENT; responses.len() * na];
     let mut code_cells = vec![false; responses.len() * nc];
     for (i, r) in responses.iter().enumerate() {
-        for (a, v) in &r.attrs {
+        for (a, v) in r.attrs {
             attribute_cells[i * na + *a as usize] = *v;
         }
-        for (q, t) in &r.themes {
+        for (q, t) in r.themes {
             let col = if several {
                 *q as usize * themes.len() + *t as usize
             } else {
@@ -660,7 +733,7 @@ fn build_rows(
         attribute_names: attr_names.to_vec(),
         theme_columns,
         attribute_values: attr_values.iter().map(|(v, _)| v.clone()).collect(),
-        ids: responses.iter().map(|r| r.id.clone()).collect(),
+        ids: responses.iter().map(|r| r.id.to_owned()).collect(),
         attribute_cells,
         code_cells,
     }
