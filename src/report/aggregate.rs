@@ -95,7 +95,12 @@ impl ResponseTable {
     }
 
     /// Note a unit of the last response.
-    fn add_to_last(&mut self, empty: bool, themes: impl Iterator<Item = (u16, u16)>, flags: &[u16]) {
+    fn add_to_last(
+        &mut self,
+        empty: bool,
+        themes: impl Iterator<Item = (u16, u16)>,
+        flags: &[u16],
+    ) {
         if !empty && let Some(e) = self.empty.last_mut() {
             *e = false;
         }
@@ -115,7 +120,11 @@ impl ResponseTable {
     }
 
     fn get(&self, i: usize) -> ResponseView<'_> {
-        let id_start = if i == 0 { 0 } else { self.id_ends[i - 1] as usize };
+        let id_start = if i == 0 {
+            0
+        } else {
+            self.id_ends[i - 1] as usize
+        };
         ResponseView {
             record: self.records[i],
             first_unit: self.first_units[i],
