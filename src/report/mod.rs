@@ -16,7 +16,7 @@ mod terms;
 mod write;
 mod xlsx;
 
-pub use aggregate::{Aggregator, TermStats, UnitInput};
+pub use aggregate::{Aggregator, DEFAULT_BY, TermStats, UnitInput};
 pub use write::{write_codes_csv, write_html, write_json, write_summary_md, write_themes_csv};
 pub use xlsx::write_xlsx;
 

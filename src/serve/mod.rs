@@ -115,6 +115,18 @@ impl AppState {
         }
         f(&*self.view.read().map_err(poisoned)?)
     }
+
+    /// Run `f` on the view for a change, reopening the run first if it was replaced.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&mut RunView) -> Result<R, ServeError>,
+    ) -> Result<R, ServeError> {
+        let mut view = self.view.write().map_err(poisoned)?;
+        if view.is_stale() {
+            *view = RunView::open(&view.out)?;
+        }
+        f(&mut view)
+    }
 }
 
 fn poisoned<T>(_: T) -> ServeError {
@@ -365,28 +377,7 @@ async fn correct(
             )));
         }
     };
-    // Validate against the run before anything is written.
     let question = c.question.as_deref().filter(|q| !q.is_empty());
-    state.read(|view| {
-        if view.theme_index(&c.theme).is_none() {
-            return Err(ServeError::BadRequest(format!(
-                "no theme `{}` in this run's codebook",
-                c.theme
-            )));
-        }
-        let units = view.response(&c.id)?.ok_or_else(|| {
-            ServeError::NotFound(format!("no response with id `{}` in this run", c.id))
-        })?;
-        if let Some(q) = question
-            && !units.iter().any(|u| u.unit.question == q)
-        {
-            return Err(ServeError::BadRequest(format!(
-                "response `{}` has no answer to question `{q}`",
-                c.id
-            )));
-        }
-        Ok(())
-    })?;
     let correction = Override::now(
         &state.user,
         &c.id,
@@ -395,7 +386,7 @@ async fn correct(
         action,
         c.reason.as_deref(),
     );
-    state.view.write().map_err(poisoned)?.correct(correction)?;
+    state.write(|view| view.correct(correction))?;
     let restricted = is_on(c.restricted.as_deref());
     Ok(Redirect::to(&pages::response_href(&c.id, restricted)))
 }

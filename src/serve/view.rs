@@ -215,8 +215,8 @@ impl RunView {
             .manifest
             .report
             .by
-            .clone()
-            .unwrap_or_else(|| "respondent_type".to_owned());
+            .as_deref()
+            .unwrap_or(crate::report::DEFAULT_BY);
         let by = header
             .attributes
             .iter()
@@ -391,8 +391,30 @@ impl RunView {
     /// Applying corrections in the order made gives the latest the last
     /// word, so a new one is only appended to the overlay: no re-resolving
     /// of the earlier ones.
+    /// It is checked against the run before anything is written: an unknown
+    /// theme or question is a 400, an unknown response a 404.
     pub fn correct(&mut self, o: Override) -> Result<(), ServeError> {
+        if self.theme_index(&o.theme).is_none() {
+            return Err(ServeError::BadRequest(format!(
+                "no theme `{}` in this run's codebook",
+                o.theme
+            )));
+        }
         let units = self.searcher.response_units(&o.id)?;
+        if units.is_empty() {
+            return Err(ServeError::NotFound(format!(
+                "no response with id `{}` in this run",
+                o.id
+            )));
+        }
+        if let Some(q) = &o.question
+            && !units.iter().any(|u| u.question == *q)
+        {
+            return Err(ServeError::BadRequest(format!(
+                "response `{}` has no answer to question `{q}`",
+                o.id
+            )));
+        }
         crate::overrides::append(&self.out, &o)?;
         let mut overlay = std::mem::take(&mut self.overlay);
         self.overlay_one(&mut overlay, &o, &units);
