@@ -10,7 +10,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::codebook::{Item, WordPattern};
-use crate::text::{TokenizedText, word_hash};
+use crate::text::{TokenizedText, same_word, word_hash};
 use hashbrown::HashTable;
 
 /// An item found in a text: `item` spans tokens `start..=end`.
@@ -31,6 +31,33 @@ struct WordIds {
     exact: u32,
 }
 
+/// A 4096-bit filter over three-byte heads: no false negatives, and a
+/// false positive only costs the exact look-ups it guards.
+struct PrefixHeads([u64; 64]);
+
+impl Default for PrefixHeads {
+    fn default() -> Self {
+        PrefixHeads([0; 64])
+    }
+}
+
+impl PrefixHeads {
+    fn bit(head: &[u8; 3]) -> usize {
+        let h = u32::from(head[0]) | u32::from(head[1]) << 8 | u32::from(head[2]) << 16;
+        (h.wrapping_mul(0x9E37_79B1) >> 20) as usize
+    }
+
+    fn insert(&mut self, head: &[u8; 3]) {
+        let b = Self::bit(head);
+        self.0[b / 64] |= 1 << (b % 64);
+    }
+
+    fn may_contain(&self, head: &[u8; 3]) -> bool {
+        let b = Self::bit(head);
+        self.0[b / 64] & (1 << (b % 64)) != 0
+    }
+}
+
 #[derive(Default)]
 pub struct Matcher {
     /// word → (id of the stem pattern, id of the exact pattern), keyed by
@@ -40,9 +67,9 @@ pub struct Matcher {
     prefix_ids: HashMap<String, u32>,
     /// Byte lengths of the prefix patterns, ascending.
     prefix_lengths: Vec<usize>,
-    /// First three bytes of every prefix pattern: most tokens fail this one
-    /// probe and skip the per-length look-ups.
-    prefix_heads: rustc_hash::FxHashSet<[u8; 3]>,
+    /// A bit per hash of the first three bytes of every prefix pattern: most
+    /// tokens fail this one test and skip the per-length look-ups.
+    prefix_heads: PrefixHeads,
     items: Vec<Vec<u32>>,
     by_first: Vec<Vec<u32>>,
 }
@@ -99,7 +126,7 @@ impl Matcher {
                     self.prefix_lengths.insert(at, s.len());
                 }
                 if let Some(head) = s.as_bytes().first_chunk::<3>() {
-                    self.prefix_heads.insert(*head);
+                    self.prefix_heads.insert(head);
                 }
                 *self.prefix_ids.entry(s.clone()).or_insert(next)
             }
@@ -120,17 +147,18 @@ impl Matcher {
             let stem = tokens.stem(i);
             let lower = tokens.lower(i);
             let stem_hash = tokens.stem_hash(i);
-            let by_stem = self.word_ids.find(stem_hash, |w| *w.word == *stem);
+            let by_stem = self.word_ids.find(stem_hash, |w| same_word(&w.word, stem));
             if let Some(w) = by_stem
                 && w.stem != NONE
             {
                 pats.push(w.stem);
             }
             let lower_hash = tokens.lower_hash(i);
-            let by_lower = if lower_hash == stem_hash && lower == stem {
+            let by_lower = if lower_hash == stem_hash && same_word(lower, stem) {
                 by_stem
             } else {
-                self.word_ids.find(lower_hash, |w| *w.word == *lower)
+                self.word_ids
+                    .find(lower_hash, |w| same_word(&w.word, lower))
             };
             if let Some(w) = by_lower
                 && w.exact != NONE
@@ -139,7 +167,7 @@ impl Matcher {
             }
             // Prefixes hold at least three letters, so at least three bytes.
             if let Some(head) = lower.as_bytes().first_chunk::<3>()
-                && self.prefix_heads.contains(head)
+                && self.prefix_heads.may_contain(head)
             {
                 for &len in &self.prefix_lengths {
                     if len > lower.len() {

@@ -20,6 +20,7 @@ pub use tantivy_bridge::{
 use hashbrown::HashTable;
 use rustc_hash::FxHashSet;
 use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -57,6 +58,35 @@ pub fn word_hash(word: &str) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
     h.write(word.as_bytes());
     h.finish()
+}
+
+/// Byte equality of two words, inlined for the short strings words are:
+/// comparing by hash-table probes would otherwise call `memcmp` once per
+/// token.
+#[inline]
+pub fn same_word(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // Two overlapping loads cover 4..=8 and 8..=16 bytes.
+    fn load8(s: &[u8], at: usize) -> u64 {
+        s.get(at..at + 8)
+            .and_then(|w| w.first_chunk::<8>())
+            .map_or(0, |w| u64::from_le_bytes(*w))
+    }
+    fn load4(s: &[u8], at: usize) -> u32 {
+        s.get(at..at + 4)
+            .and_then(|w| w.first_chunk::<4>())
+            .map_or(0, |w| u32::from_le_bytes(*w))
+    }
+    match n {
+        0..4 => a == b,
+        4..8 => load4(a, 0) == load4(b, 0) && load4(a, n - 4) == load4(b, n - 4),
+        8..=16 => load8(a, 0) == load8(b, 0) && load8(a, n - 8) == load8(b, n - 8),
+        _ => a == b,
+    }
 }
 
 /// One word of a text.
@@ -153,6 +183,16 @@ struct Boundaries {
 impl Boundaries {
     /// Note the punctuation in a stretch between two words.
     fn gap(&mut self, gap: &str) {
+        if gap.is_ascii() {
+            for b in gap.bytes() {
+                match b {
+                    b'.' | b'!' | b'?' | b'\n' => self.pending_sentence = true,
+                    b',' | b';' | b':' | b'(' | b')' | b'[' | b']' => self.pending_clause = true,
+                    _ => {}
+                }
+            }
+            return;
+        }
         for c in gap.chars() {
             match c {
                 '.' | '!' | '?' | '…' | '\n' | '\u{2029}' | '。' => self.pending_sentence = true,
@@ -233,7 +273,7 @@ impl Tokeniser {
         out: &mut String,
     ) -> WordFacts {
         let lower_hash = word_hash(lower);
-        if let Some(word) = cache.find(lower_hash, |w| &*w.word == lower) {
+        if let Some(word) = cache.find(lower_hash, |w| same_word(&w.word, lower)) {
             out.push_str(&word.stem);
             return WordFacts {
                 is_stopword: word.is_stopword,
@@ -278,26 +318,45 @@ impl Tokeniser {
         STEM_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
             let mut b = Boundaries::default();
-            if text.is_ascii() {
-                // ASCII: char offsets equal byte offsets, and word boundaries
-                // follow UAX #29 restricted to ASCII (see `ascii_words`).
-                let mut last = 0;
-                for (start, end) in ascii_words(text.as_bytes()) {
-                    b.gap(&text[last..start]);
-                    self.push_word(&mut out, &mut cache, &mut b, text, start, end, start as u32);
-                    last = end;
-                }
-            } else {
-                let mut char_pos = 0u32;
-                for (start, segment) in text.split_word_bound_indices() {
-                    let chars = segment.chars().count() as u32;
-                    if segment.chars().any(char::is_alphanumeric) {
-                        let end = start + segment.len();
-                        self.push_word(&mut out, &mut cache, &mut b, text, start, end, char_pos);
-                    } else {
-                        b.gap(segment);
+            let mut last = 0;
+            let mut char_pos = 0u32;
+            for (piece, ascii) in pieces(text) {
+                let base = piece.start;
+                let piece = &text[piece];
+                if ascii {
+                    // ASCII: char offsets advance with bytes, and word
+                    // boundaries follow UAX #29 restricted to ASCII (see
+                    // `ascii_words`).
+                    for (start, end) in ascii_words(piece.as_bytes()) {
+                        let (start, end) = (base + start, base + end);
+                        b.gap(&text[last..start]);
+                        let char_start = char_pos + (start - base) as u32;
+                        self.push_word(
+                            &mut out, &mut cache, &mut b, text, start, end, char_start, true,
+                        );
+                        last = end;
                     }
-                    char_pos += chars;
+                    char_pos += piece.len() as u32;
+                } else {
+                    for (start, segment) in piece.split_word_bound_indices() {
+                        let chars = segment.chars().count() as u32;
+                        if segment.chars().any(char::is_alphanumeric) {
+                            let (start, end) = (base + start, base + start + segment.len());
+                            b.gap(&text[last..start]);
+                            self.push_word(
+                                &mut out,
+                                &mut cache,
+                                &mut b,
+                                text,
+                                start,
+                                end,
+                                char_pos,
+                                segment.is_ascii(),
+                            );
+                            last = end;
+                        }
+                        char_pos += chars;
+                    }
                 }
             }
         });
@@ -314,17 +373,23 @@ impl Tokeniser {
         start: usize,
         end: usize,
         char_start: u32,
+        ascii: bool,
     ) {
         let segment = &text[start..end];
         let lower_start = out.lower_arena.len() as u32;
-        push_lower_folded(segment, &mut out.lower_arena);
+        if ascii {
+            out.lower_arena.push_str(segment);
+            out.lower_arena[lower_start as usize..].make_ascii_lowercase();
+        } else {
+            push_lower_folded(segment, &mut out.lower_arena);
+        }
         let lower_end = out.lower_arena.len() as u32;
         let lower = &out.lower_arena[lower_start as usize..lower_end as usize];
         let stem_start = out.stem_arena.len() as u32;
         let facts = self.push_stem_cached(cache, lower, &mut out.stem_arena);
         let (sentence, clause) = b.next_word(out.tokens.is_empty(), facts.opens_clause);
         let stem_end = out.stem_arena.len() as u32;
-        let chars = if segment.is_ascii() {
+        let chars = if ascii {
             segment.len()
         } else {
             segment.chars().count()
@@ -360,6 +425,21 @@ enum AsciiClass {
 }
 
 fn ascii_class(b: u8) -> AsciiClass {
+    ASCII_CLASSES[b as usize]
+}
+
+/// [`ascii_class_of`] for every byte, so the word scanner indexes a table.
+static ASCII_CLASSES: [AsciiClass; 256] = {
+    let mut table = [AsciiClass::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = ascii_class_of(b as u8);
+        b += 1;
+    }
+    table
+};
+
+const fn ascii_class_of(b: u8) -> AsciiClass {
     match b {
         b'a'..=b'z' | b'A'..=b'Z' => AsciiClass::Letter,
         b'0'..=b'9' => AsciiClass::Digit,
@@ -419,6 +499,55 @@ fn ascii_words(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
             }
         }
         None
+    })
+}
+
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+/// Whether `pieces` may cut before byte `q`: ASCII whitespace before it and
+/// an ASCII character other than whitespace at it.
+fn is_cut(bytes: &[u8], q: usize) -> bool {
+    is_ascii_space(bytes[q - 1]) && bytes[q].is_ascii() && !is_ascii_space(bytes[q])
+}
+
+/// Split `text` into pieces that UAX #29 word segmentation treats
+/// independently, each marked ASCII or not, so that a mostly-ASCII text (a
+/// curly apostrophe here and there) takes the ASCII path for all but the
+/// stretch around each non-ASCII character.
+///
+/// A cut is made only between an ASCII whitespace byte and an ASCII
+/// character that is not whitespace. UAX #29 always breaks there: no rule
+/// joins whitespace to a following letter, digit or punctuation mark (WB4
+/// attaches only Extend/Format/ZWJ, never ASCII; WB3d joins only
+/// whitespace), and the look-around rules (WB6/7, WB11/12, WB15/16) need a
+/// letter, digit or regional indicator where the whitespace is. So each
+/// piece segments as it would inside the whole text (property-tested).
+fn pieces(text: &str) -> impl Iterator<Item = (Range<usize>, bool)> + '_ {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= n {
+            return None;
+        }
+        let Some(k) = bytes[start..].iter().position(|b| !b.is_ascii()) else {
+            let piece = start..n;
+            start = n;
+            return Some((piece, true));
+        };
+        let k = start + k;
+        // Everything before `k` is ASCII: end the ASCII piece at the last cut.
+        if let Some(cut) = (start + 1..k).rev().find(|&q| is_cut(bytes, q)) {
+            let piece = start..cut;
+            start = cut;
+            return Some((piece, true));
+        }
+        let end = (k + 1..n).find(|&q| is_cut(bytes, q)).unwrap_or(n);
+        let piece = start..end;
+        start = end;
+        Some((piece, false))
     })
 }
 
@@ -539,6 +668,51 @@ mod tests {
             // Numbering is compared relative to the first word, which the
             // forced prefix shifts.
             proptest::prop_assert_eq!(fast, tokenise_general(&text));
+        }
+    }
+
+    /// The whole-text UAX #29 path the pieces must agree with.
+    fn tokenise_whole_text(text: &str) -> Vec<(u32, u32, u32, u32, u32, u32)> {
+        let mut b = Boundaries::default();
+        let mut out = Vec::new();
+        let mut char_pos = 0u32;
+        for (start, segment) in text.split_word_bound_indices() {
+            let chars = segment.chars().count() as u32;
+            if segment.chars().any(char::is_alphanumeric) {
+                let lower = segment.to_lowercase();
+                let opens = CLAUSE_OPENERS.contains(&lower.as_str());
+                let (s, c) = b.next_word(out.is_empty(), opens);
+                let end = start + segment.len();
+                out.push((start as u32, end as u32, char_pos, char_pos + chars, s, c));
+            } else {
+                b.gap(segment);
+            }
+            char_pos += chars;
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        #[test]
+        fn mixed_text_pieces_equal_whole_text_uax29(
+            text in "[a-bA0-1 .,:'\n\t\r_é’\u{301}\u{200d}\u{ad}\u{a0}\u{93e}😀🇬🇧中—-]{0,40}"
+        ) {
+            let toks = Tokeniser::shared().tokenise(&text);
+            let got: Vec<_> = toks
+                .tokens()
+                .iter()
+                .map(|k| (k.byte_start, k.byte_end, k.char_start, k.char_end, k.sentence, k.clause))
+                .collect();
+            proptest::prop_assert_eq!(got, tokenise_whole_text(&text));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn same_word_is_byte_equality(a in "[ab’]{0,20}", b in "[ab’]{0,20}") {
+            proptest::prop_assert_eq!(same_word(&a, &b), a == b);
+            proptest::prop_assert!(same_word(&a, &a.clone()));
         }
     }
 
