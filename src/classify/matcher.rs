@@ -70,28 +70,45 @@ pub struct Matcher {
     /// A bit per hash of the first three bytes of every prefix pattern: most
     /// tokens fail this one test and skip the per-length look-ups.
     prefix_heads: PrefixHeads,
-    items: Vec<Vec<u32>>,
-    by_first: Vec<Vec<u32>>,
+    /// Items' pattern ids, end to end: item `i` is
+    /// `item_patterns[item_starts[i]..item_starts[i + 1]]`. Flat, as are the
+    /// lists below, so the scan's inner loop follows indices, not pointers.
+    item_patterns: Vec<u32>,
+    item_starts: Vec<u32>,
+    /// Per pattern id, the last-added item that starts with it (or [`NONE`]);
+    /// `next_same_first[item]` links to the one added before it.
+    first_item: Vec<u32>,
+    next_same_first: Vec<u32>,
 }
 
 impl Matcher {
     /// Add an item; returns its id (ids are dense, in insertion order).
     pub fn add(&mut self, item: &Item) -> u32 {
-        let pats: Vec<u32> = item.words.iter().map(|w| self.pattern_id(w)).collect();
-        let id = self.items.len() as u32;
-        if let Some(first) = pats.first() {
-            self.by_first[*first as usize].push(id);
+        if self.item_starts.is_empty() {
+            self.item_starts.push(0);
         }
-        self.items.push(pats);
+        let id = self.next_same_first.len() as u32;
+        let mut first = None;
+        for w in &item.words {
+            let pattern = self.pattern_id(w);
+            first.get_or_insert(pattern);
+            self.item_patterns.push(pattern);
+        }
+        self.item_starts.push(self.item_patterns.len() as u32);
+        let previous = match first {
+            Some(first) => std::mem::replace(&mut self.first_item[first as usize], id),
+            None => NONE,
+        };
+        self.next_same_first.push(previous);
         id
     }
 
     pub fn item_count(&self) -> usize {
-        self.items.len()
+        self.next_same_first.len()
     }
 
     fn pattern_id(&mut self, pattern: &WordPattern) -> u32 {
-        let next = self.by_first.len() as u32;
+        let next = self.first_item.len() as u32;
         let id = match pattern {
             WordPattern::Stem(s) | WordPattern::Exact(s) => {
                 let hash = word_hash(s);
@@ -132,7 +149,7 @@ impl Matcher {
             }
         };
         if id == next {
-            self.by_first.push(Vec::new());
+            self.first_item.push(NONE);
         }
         id
     }
@@ -185,24 +202,25 @@ impl Matcher {
         let at = |i: usize| &pats[offsets[i] as usize..offsets[i + 1] as usize];
         let mut found = Vec::new();
         for i in 0..n {
-            for first in at(i) {
-                for item_id in &self.by_first[*first as usize] {
-                    let item = &self.items[*item_id as usize];
+            for &first in at(i) {
+                let mut item_id = self.first_item[first as usize];
+                while item_id != NONE {
+                    let item = self.item_starts[item_id as usize] as usize
+                        ..self.item_starts[item_id as usize + 1] as usize;
                     let len = item.len();
-                    if i + len > n {
-                        continue;
-                    }
-                    if item[1..]
-                        .iter()
-                        .enumerate()
-                        .all(|(k, p)| at(i + 1 + k).contains(p))
+                    if i + len <= n
+                        && self.item_patterns[item.start + 1..item.end]
+                            .iter()
+                            .enumerate()
+                            .all(|(k, p)| at(i + 1 + k).contains(p))
                     {
                         found.push(Occurrence {
                             start: i as u32,
                             end: (i + len - 1) as u32,
-                            item: *item_id,
+                            item: item_id,
                         });
                     }
+                    item_id = self.next_same_first[item_id as usize];
                 }
             }
         }

@@ -6,7 +6,7 @@
 use hashbrown::HashTable;
 
 use super::KeyTerm;
-use crate::text::TokenizedText;
+use crate::text::{TokenizedText, same_word};
 
 /// Total pseudo-count of the prior, spread over stems by their corpus frequency.
 const PRIOR_MASS: f64 = 500.0;
@@ -52,7 +52,10 @@ impl TermStats {
     /// The row of `stem` (whose [`word_hash`] is `hash`), created with
     /// `surface` when new.
     fn row(&mut self, stem: &str, hash: u64, surface: &str) -> usize {
-        let id = match self.ids.find(hash, |r| *r.stem == *stem) {
+        let id = match self
+            .ids
+            .find(hash, |r| r.hash == hash && same_word(&r.stem, stem))
+        {
             Some(r) => r.id,
             None => {
                 let id = self.surface.len() as u32;
@@ -83,11 +86,11 @@ impl TermStats {
         // surface form of its first occurrence.
         let unit = self.units;
         for (i, tok) in tokens.tokens().iter().enumerate() {
-            if tok.is_stopword {
+            if tok.is_stopword || !tok.stem_is_alphabetic {
                 continue;
             }
             let stem = tokens.stem(i);
-            if stem.len() < 3 || !stem.chars().all(char::is_alphabetic) {
+            if stem.len() < 3 {
                 continue;
             }
             let row = self.row(stem, tokens.stem_hash(i), tokens.lower(i));

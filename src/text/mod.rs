@@ -32,6 +32,7 @@ const STOPWORDS_EN: &str = include_str!("../../stopwords/en.txt");
 /// What the stem cache tells about one word.
 struct WordFacts {
     is_stopword: bool,
+    stem_is_alphabetic: bool,
     opens_clause: bool,
     lower_hash: u64,
     stem_hash: u64,
@@ -41,13 +42,33 @@ struct WordFacts {
 /// on corpora with an open vocabulary.
 const STEM_CACHE_LIMIT: usize = 200_000;
 
+/// Bytes of word and stem a cache entry holds inline; a word whose word
+/// and stem together are longer is stemmed afresh each time (rare, and
+/// keeps every entry one cache line with no pointer to chase).
+const CACHED_BYTES: usize = 44;
+
 /// What the per-thread cache knows about a lowercased word.
 struct CachedWord {
-    word: Box<str>,
-    stem: Box<str>,
+    lower_hash: u64,
     stem_hash: u64,
+    /// The word, then its stem.
+    bytes: [u8; CACHED_BYTES],
+    word_len: u8,
+    stem_len: u8,
     is_stopword: bool,
+    stem_is_alphabetic: bool,
     opens_clause: bool,
+}
+
+impl CachedWord {
+    fn word(&self) -> &[u8] {
+        &self.bytes[..self.word_len as usize]
+    }
+
+    fn stem(&self) -> &[u8] {
+        let start = self.word_len as usize;
+        &self.bytes[start..start + self.stem_len as usize]
+    }
 }
 
 /// The hash of a word (or stem) that tokens carry, so the matcher, term
@@ -65,7 +86,11 @@ pub fn word_hash(word: &str) -> u64 {
 /// token.
 #[inline]
 pub fn same_word(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -103,6 +128,8 @@ pub struct Token {
     /// 0-based clause number within the text; a new sentence is also a new clause.
     pub clause: u32,
     pub is_stopword: bool,
+    /// Every char of the stem is alphabetic (no digits, `'` or `_`).
+    pub stem_is_alphabetic: bool,
     lower: (u32, u32),
     stem: (u32, u32),
     /// [`word_hash`] of the lowercased form and of the stem.
@@ -273,10 +300,14 @@ impl Tokeniser {
         out: &mut String,
     ) -> WordFacts {
         let lower_hash = word_hash(lower);
-        if let Some(word) = cache.find(lower_hash, |w| same_word(&w.word, lower)) {
-            out.push_str(&word.stem);
+        if let Some(word) = cache.find(lower_hash, |w| {
+            w.lower_hash == lower_hash && same_bytes(w.word(), lower.as_bytes())
+        }) {
+            // SAFETY: `stem()` is a whole `&str` copied in by the insert below.
+            out.push_str(unsafe { std::str::from_utf8_unchecked(word.stem()) });
             return WordFacts {
                 is_stopword: word.is_stopword,
+                stem_is_alphabetic: word.stem_is_alphabetic,
                 opens_clause: word.opens_clause,
                 lower_hash,
                 stem_hash: word.stem_hash,
@@ -286,23 +317,34 @@ impl Tokeniser {
         out.push_str(&stem);
         let facts = WordFacts {
             is_stopword: self.stopwords.contains(lower),
+            stem_is_alphabetic: stem.chars().all(char::is_alphabetic),
             opens_clause: CLAUSE_OPENERS.contains(&lower),
             lower_hash,
             stem_hash: word_hash(&stem),
         };
+        let (word_len, stem_len) = (lower.len(), stem.len());
+        if word_len + stem_len > CACHED_BYTES {
+            return facts;
+        }
         if cache.len() >= STEM_CACHE_LIMIT {
             cache.clear();
         }
+        let mut bytes = [0; CACHED_BYTES];
+        bytes[..word_len].copy_from_slice(lower.as_bytes());
+        bytes[word_len..word_len + stem_len].copy_from_slice(stem.as_bytes());
         cache.insert_unique(
             lower_hash,
             CachedWord {
-                word: lower.into(),
-                stem: stem.as_ref().into(),
+                lower_hash,
                 stem_hash: facts.stem_hash,
+                bytes,
+                word_len: word_len as u8,
+                stem_len: stem_len as u8,
                 is_stopword: facts.is_stopword,
+                stem_is_alphabetic: facts.stem_is_alphabetic,
                 opens_clause: facts.opens_clause,
             },
-            |w| word_hash(&w.word),
+            |w| w.lower_hash,
         );
         facts
     }
@@ -402,6 +444,7 @@ impl Tokeniser {
             sentence,
             clause,
             is_stopword: facts.is_stopword,
+            stem_is_alphabetic: facts.stem_is_alphabetic,
             lower: (lower_start, lower_end),
             stem: (stem_start, stem_end),
             lower_hash: facts.lower_hash,
