@@ -558,28 +558,53 @@ fn units_writer(codebook: &Codebook) -> UnitsWriter {
 
 /// Write the report files into staging. The workbook (the slowest to
 /// build: a zip of every row) is built beside the others, not after them.
-fn write_reports(out: &OutputDir, report: &Report) -> Result<(), PipelineError> {
-    let (xlsx, text_files) = rayon::join(
-        || report::write_xlsx(report),
-        || {
-            [
-                (files::THEMES_CSV, report::write_themes_csv(report)),
-                (files::CODES_CSV, report::write_codes_csv(report)),
-                (files::REPORT_JSON, report::write_json(report)),
-                (files::SUMMARY_MD, report::write_summary_md(report)),
-                (files::REPORT_HTML, report::write_html(report)),
-            ]
-        },
-    );
+/// Finish the report and stage every report file. report.xlsx's Codes
+/// sheet, the bulk of the spreadsheet, is written on a second thread from
+/// the per-response rows while the aggregator finishes (campaign groups,
+/// quotes, key terms) and the text reports are rendered; the rest of the
+/// workbook follows once the report exists.
+fn finish_reports(
+    out: &OutputDir,
+    aggregator: Aggregator,
+    records_read: u64,
+    text_of: &dyn Fn(u64) -> Option<String>,
+) -> Result<Report, PipelineError> {
+    let rows = std::sync::Arc::new(aggregator.response_rows());
+    let (workbook, report, text_files) = thread::scope(|scope| {
+        let workbook = scope.spawn(|| report::XlsxReport::start(&rows));
+        let report = aggregator.finish(
+            rows.clone(),
+            records_read,
+            files::REJECTS,
+            files::FLAGGED,
+            text_of,
+        );
+        let text_files = [
+            (files::THEMES_CSV, report::write_themes_csv(&report)),
+            (files::CODES_CSV, report::write_codes_csv(&report)),
+            (files::REPORT_JSON, report::write_json(&report)),
+            (files::SUMMARY_MD, report::write_summary_md(&report)),
+            (files::REPORT_HTML, report::write_html(&report)),
+        ];
+        // A panic in the workbook thread is a bug; report it, don't hang.
+        let workbook = workbook.join().unwrap_or_else(|_| {
+            Err(rust_xlsxwriter::XlsxError::ParameterError(
+                "the workbook thread panicked".to_owned(),
+            ))
+        });
+        (workbook, report, text_files)
+    });
     for (name, bytes) in &text_files {
         out.write_file(name, bytes)?;
     }
-    let xlsx = xlsx.map_err(|e| PipelineError::Run {
-        path: files::REPORT_XLSX.to_owned(),
-        message: format!("cannot build the workbook: {e}"),
-    })?;
+    let xlsx = workbook
+        .and_then(|book| book.finish(&report))
+        .map_err(|e| PipelineError::Run {
+            path: files::REPORT_XLSX.to_owned(),
+            message: format!("cannot build the workbook: {e}"),
+        })?;
     out.write_file(files::REPORT_XLSX, &xlsx)?;
-    Ok(())
+    Ok(report)
 }
 
 /// Flush a streamed output and start syncing it while the reports are built.
@@ -768,8 +793,7 @@ pub fn run(
 
     let staged_index = index::open(&index_dir)?;
     let text_of = |ord| staged_index.text_by_ord(ord);
-    let report = aggregator.finish(records_read, files::REJECTS, files::FLAGGED, &text_of);
-    write_reports(&out, &report)?;
+    let report = finish_reports(&out, aggregator, records_read, &text_of)?;
     let manifest = Manifest {
         schema: 1,
         inputs: settings
@@ -921,13 +945,7 @@ pub fn recode(
         finish_stream(&out, &out_dir.display().to_string(), w)?;
     }
     let text_of = |ord: u64| opened.text_by_ord(ord);
-    let report = aggregator.finish(
-        manifest.records_read,
-        files::REJECTS,
-        files::FLAGGED,
-        &text_of,
-    );
-    write_reports(&out, &report)?;
+    let report = finish_reports(&out, aggregator, manifest.records_read, &text_of)?;
     if let Some(toml) = codebook_toml {
         out.write_file(files::CODEBOOK, toml.as_bytes())?;
         let manifest = Manifest {

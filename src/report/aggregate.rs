@@ -322,10 +322,25 @@ impl Aggregator {
         }
     }
 
-    /// Build the report. `records_read` counts every input record;
-    /// `text_of` gives a unit's text by ordinal (for campaign representatives).
+    /// The per-response rows of codes.csv and the Codes sheet, as coded so
+    /// far. Built before [`Aggregator::finish`] so the spreadsheet can start
+    /// while the rest of the report is computed.
+    pub fn response_rows(&self) -> ResponseRows {
+        build_rows(
+            &self.responses,
+            &self.attr_names,
+            &self.attr_values,
+            &self.questions,
+            &self.codebook.themes,
+        )
+    }
+
+    /// Build the report around `rows` (from [`Aggregator::response_rows`]).
+    /// `records_read` counts every input record; `text_of` gives a unit's
+    /// text by ordinal (for campaign representatives).
     pub fn finish(
         mut self,
+        rows: std::sync::Arc<ResponseRows>,
         records_read: u64,
         rejects_file: &str,
         flagged_file: &str,
@@ -485,14 +500,6 @@ impl Aggregator {
 
         let mut by_reason: Vec<(String, u64)> = self.reject_reasons.into_iter().collect();
         by_reason.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-
-        let rows = build_rows(
-            &self.responses,
-            &self.attr_names,
-            &self.attr_values,
-            &self.questions,
-            &self.codebook.themes,
-        );
 
         Report {
             schema: REPORT_SCHEMA,

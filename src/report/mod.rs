@@ -18,7 +18,7 @@ mod xlsx;
 
 pub use aggregate::{Aggregator, DEFAULT_BY, TermStats, UnitInput};
 pub use write::{write_codes_csv, write_html, write_json, write_summary_md, write_themes_csv};
-pub use xlsx::write_xlsx;
+pub use xlsx::{XlsxReport, write_xlsx};
 
 use serde::Serialize;
 
@@ -73,9 +73,11 @@ pub struct Report {
     pub campaigns: Vec<Campaign>,
     pub rejects: RejectSummary,
     pub flagged: FlaggedSummary,
-    /// Rows of codes.csv (not in report.json: codes.csv and codes.jsonl hold them).
+    /// Rows of codes.csv (not in report.json: codes.csv and codes.jsonl hold
+    /// them). Shared, so report.xlsx can be started from them before the
+    /// rest of the report is finished.
     #[serde(skip)]
-    pub rows: ResponseRows,
+    pub rows: std::sync::Arc<ResponseRows>,
 }
 
 #[derive(Clone, Debug, Serialize)]
