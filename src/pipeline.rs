@@ -556,8 +556,6 @@ fn units_writer(codebook: &Codebook) -> UnitsWriter {
     )
 }
 
-/// Write the report files into staging. The workbook (the slowest to
-/// build: a zip of every row) is built beside the others, not after them.
 /// Finish the report and stage every report file. report.xlsx's Codes
 /// sheet, the bulk of the spreadsheet, is written on a second thread from
 /// the per-response rows while the aggregator finishes (campaign groups,
