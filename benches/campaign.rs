@@ -52,7 +52,7 @@ fn main() {
     let grouped: usize = groups.iter().map(Vec::len).sum();
     println!(
         "campaign detection on {} responses ({} threads): signatures {:.2} s (parallel), \
-         grouping {:.2} s (serial), total {:.2} s; {} groups holding {} responses \
+         grouping {:.2} s (bands in parallel), total {:.2} s; {} groups holding {} responses \
          (tokenising, shared with the whole pipeline: {:.2} s)",
         texts.len(),
         rayon::current_num_threads(),

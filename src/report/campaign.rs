@@ -166,29 +166,21 @@ pub fn find_groups(sigs: &[Signature], threshold: f64) -> Vec<Vec<u32>> {
     }
     // Near duplicates: responses sharing a band are candidates; each is
     // checked against the first member of its bucket and its neighbour.
+    // Bands are independent, so they are bucketed and checked in parallel
+    // (a bucket vector per band in flight, not per band); the similar pairs
+    // are joined afterwards in band order. The components are the same as
+    // joining band by band, since the pairs examined depend on the buckets
+    // alone.
+    use rayon::prelude::*;
     let near: Vec<u32> = (0..n as u32)
         .filter(|i| sigs[*i as usize].words >= MIN_WORDS_NEAR)
         .collect();
-    let mut bucket: Vec<(u64, u32)> = Vec::with_capacity(near.len());
-    for b in 0..BANDS {
-        bucket.clear();
-        bucket.extend(near.iter().map(|i| (sigs[*i as usize].band(b), *i)));
-        bucket.sort_unstable();
-        for run in bucket.chunk_by(|a, b| a.0 == b.0) {
-            if run.len() < 2 {
-                continue;
-            }
-            for w in 1..run.len() {
-                let i = run[w].1;
-                for j in [run[0].1, run[w - 1].1] {
-                    if uf.find(i) != uf.find(j)
-                        && sigs[i as usize].similarity(&sigs[j as usize]) >= threshold
-                    {
-                        uf.union(i, j);
-                    }
-                }
-            }
-        }
+    let similar: Vec<Vec<(u32, u32)>> = (0..BANDS)
+        .into_par_iter()
+        .map(|b| similar_pairs_in_band(sigs, &near, b, threshold))
+        .collect();
+    for (i, j) in similar.into_iter().flatten() {
+        uf.union(i, j);
     }
     let mut groups: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
     for i in 0..n as u32 {
@@ -198,6 +190,38 @@ pub fn find_groups(sigs: &[Signature], threshold: f64) -> Vec<Vec<u32>> {
     let mut out: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() >= 2).collect();
     out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a[0].cmp(&b[0])));
     out
+}
+
+/// The pairs of band `b`'s buckets that are at least `threshold` similar:
+/// each member against its bucket's first member and its predecessor.
+fn similar_pairs_in_band(
+    sigs: &[Signature],
+    near: &[u32],
+    b: usize,
+    threshold: f64,
+) -> Vec<(u32, u32)> {
+    let mut bucket: Vec<(u64, u32)> = near
+        .iter()
+        .map(|i| (sigs[*i as usize].band(b), *i))
+        .collect();
+    bucket.sort_unstable();
+    let mut pairs = Vec::new();
+    for run in bucket.chunk_by(|x, y| x.0 == y.0) {
+        for w in 1..run.len() {
+            let i = run[w].1;
+            let first = run[0].1;
+            let previous = run[w - 1].1;
+            for j in [first, previous] {
+                if sigs[i as usize].similarity(&sigs[j as usize]) >= threshold {
+                    pairs.push((i, j));
+                }
+                if first == previous {
+                    break;
+                }
+            }
+        }
+    }
+    pairs
 }
 
 #[cfg(test)]
@@ -236,6 +260,97 @@ mod tests {
         ];
         let groups = find_groups(&sigs, DEFAULT_THRESHOLD);
         assert_eq!(groups, vec![vec![0, 2, 3, 4]]);
+    }
+
+    /// The band-by-band join the parallel bands replaced.
+    fn find_groups_band_by_band(sigs: &[Signature], threshold: f64) -> Vec<Vec<u32>> {
+        let n = sigs.len();
+        let mut uf = UnionFind::new(n);
+        let mut exact: Vec<(u64, u32)> = (0..n as u32)
+            .filter(|i| sigs[*i as usize].words >= MIN_WORDS_EXACT)
+            .map(|i| (sigs[i as usize].exact, i))
+            .collect();
+        exact.sort_unstable();
+        for run in exact.chunk_by(|a, b| a.0 == b.0) {
+            for (_, i) in &run[1..] {
+                uf.union(run[0].1, *i);
+            }
+        }
+        for b in 0..BANDS {
+            let mut bucket: Vec<(u64, u32)> = (0..n as u32)
+                .filter(|i| sigs[*i as usize].words >= MIN_WORDS_NEAR)
+                .map(|i| (sigs[i as usize].band(b), i))
+                .collect();
+            bucket.sort_unstable();
+            for run in bucket.chunk_by(|a, b| a.0 == b.0) {
+                for w in 1..run.len() {
+                    let i = run[w].1;
+                    for j in [run[0].1, run[w - 1].1] {
+                        if uf.find(i) != uf.find(j)
+                            && sigs[i as usize].similarity(&sigs[j as usize]) >= threshold
+                        {
+                            uf.union(i, j);
+                        }
+                    }
+                }
+            }
+        }
+        let mut groups: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+        for i in 0..n as u32 {
+            groups.entry(uf.find(i)).or_default().push(i);
+        }
+        let mut out: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() >= 2).collect();
+        out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a[0].cmp(&b[0])));
+        out
+    }
+
+    #[test]
+    fn parallel_bands_group_as_band_by_band() {
+        // Families of letters with a few words changed, dropped or added,
+        // among unrelated answers: near and not-so-near copies at every
+        // threshold below.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |m: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m as u64) as usize
+        };
+        let mut texts = Vec::new();
+        for family in 0..12 {
+            let base: Vec<String> = (0..40 + next(60))
+                .map(|_| format!("f{family}x{}", next(400)))
+                .collect();
+            for _ in 0..40 {
+                let mut t = base.clone();
+                for _ in 0..next(12) {
+                    let at = next(t.len());
+                    match next(3) {
+                        0 => t[at] = format!("edit{}", next(50)),
+                        1 => {
+                            t.remove(at);
+                        }
+                        _ => t.insert(at, format!("extra{}", next(50))),
+                    }
+                }
+                texts.push(t.join(" "));
+            }
+        }
+        for k in 0..200 {
+            let len = 10 + next(30);
+            let t: Vec<String> = (0..len).map(|_| format!("w{}", next(300) + k)).collect();
+            texts.push(t.join(" "));
+        }
+        let sigs: Vec<Signature> = texts.iter().map(|t| sig(t)).collect();
+        for threshold in [0.5, 0.7, 0.8, 0.9] {
+            let groups = find_groups(&sigs, threshold);
+            assert!(groups.len() >= 2, "the families form groups at {threshold}");
+            assert_eq!(
+                groups,
+                find_groups_band_by_band(&sigs, threshold),
+                "{threshold}"
+            );
+        }
     }
 
     #[test]
