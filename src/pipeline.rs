@@ -570,13 +570,23 @@ fn finish_reports(
     let rows = std::sync::Arc::new(aggregator.response_rows());
     let (workbook, report, text_files) = thread::scope(|scope| {
         let workbook = scope.spawn(|| report::XlsxReport::start(&rows));
-        let report = aggregator.finish(
-            rows.clone(),
-            records_read,
-            files::REJECTS,
-            files::FLAGGED,
-            text_of,
-        );
+        let report = aggregator
+            .finish(
+                rows.clone(),
+                records_read,
+                files::REJECTS,
+                files::FLAGGED,
+                text_of,
+            )
+            .map_err(|e| PipelineError::Run {
+                path: out.root().display().to_string(),
+                message: format!(
+                    "cannot read back the campaign signatures spooled in its staging \
+                     directory: {e}; check the disk, then run again"
+                ),
+            });
+        // On an error the scope still waits for the workbook thread.
+        let report = report?;
         let text_files = [
             (files::THEMES_CSV, report::write_themes_csv(&report)),
             (files::CODES_CSV, report::write_codes_csv(&report)),
@@ -590,8 +600,8 @@ fn finish_reports(
                 "the workbook thread panicked".to_owned(),
             ))
         });
-        (workbook, report, text_files)
-    });
+        Ok::<_, PipelineError>((workbook, report, text_files))
+    })?;
     for (name, bytes) in &text_files {
         out.write_file(name, bytes)?;
     }
@@ -717,6 +727,13 @@ pub fn run(
     let bar = progress_bar(settings.progress, reader.total_bytes(), "coding");
     let (rx, reader_thread) = spawn_reader(reader, bar.clone());
 
+    let mut aggregator = Aggregator::new(
+        classifier.codebook(),
+        questions.clone(),
+        settings.report.clone(),
+    );
+    // The signatures wait on disk while the index writer holds its budget.
+    aggregator.spool_signatures_in(out.staging());
     let sinks = Sinks {
         codebook: classifier.codebook(),
         questions: &questions,
@@ -724,11 +741,7 @@ pub fn run(
         codes: out.create_stream(files::CODES_JSONL)?,
         flagged: out.create_stream(files::FLAGGED)?,
         rejects: Some(out.create_stream(files::REJECTS)?),
-        aggregator: Aggregator::new(
-            classifier.codebook(),
-            questions.clone(),
-            settings.report.clone(),
-        ),
+        aggregator,
         units: units_writer(classifier.codebook()),
         out_name: out_name.clone(),
         overrides_matched: vec![false; overrides.entry_count()],

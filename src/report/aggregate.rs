@@ -2,7 +2,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::campaign::{Signature, find_groups};
+use super::campaign::{Signature, SignatureSpool, find_groups};
 pub use super::terms::TermStats;
 use super::{
     Campaign, CodeInfo, CodebookInfo, Cooccurrence, Crosstab, FlaggedSummary, GroupShare,
@@ -168,7 +168,7 @@ pub struct Aggregator {
     questions: Vec<String>,
     by: Option<String>,
     options: ReportOptions,
-    signatures: Vec<Signature>,
+    signatures: SignatureSpool,
     attr_names: Vec<String>,
     attr_index: HashMap<String, u16>,
     attr_values: Vec<(Vec<String>, HashMap<String, u32>)>,
@@ -199,7 +199,7 @@ impl Aggregator {
             questions,
             by: options.by.clone(),
             options,
-            signatures: Vec::new(),
+            signatures: SignatureSpool::in_memory(),
             attr_names: Vec::new(),
             attr_index: HashMap::default(),
             attr_values: Vec::new(),
@@ -209,6 +209,14 @@ impl Aggregator {
             quotes: vec![Vec::new(); codebook.themes.len()],
             reject_count: 0,
             reject_reasons: HashMap::default(),
+        }
+    }
+
+    /// Keep the campaign signatures in an unnamed file in `dir` rather than
+    /// in memory until [`Aggregator::finish`] (see [`SignatureSpool`]).
+    pub fn spool_signatures_in(&mut self, dir: &std::path::Path) {
+        if self.signatures.is_empty() {
+            self.signatures = SignatureSpool::in_dir(dir);
         }
     }
 
@@ -345,9 +353,12 @@ impl Aggregator {
         rejects_file: &str,
         flagged_file: &str,
         text_of: &dyn Fn(u64) -> Option<String>,
-    ) -> Report {
+    ) -> std::io::Result<Report> {
         let n_themes = self.codebook.themes.len();
-        let groups = find_groups(&self.signatures, self.options.campaign_threshold);
+        let signatures =
+            std::mem::replace(&mut self.signatures, SignatureSpool::in_memory()).into_vec()?;
+        let groups = find_groups(&signatures, self.options.campaign_threshold);
+        drop(signatures);
         let mut group_of: Vec<Option<u32>> = vec![None; self.responses.len()];
         for (g, members) in groups.iter().enumerate() {
             for m in members {
@@ -501,7 +512,7 @@ impl Aggregator {
         let mut by_reason: Vec<(String, u64)> = self.reject_reasons.into_iter().collect();
         by_reason.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 
-        Report {
+        Ok(Report {
             schema: REPORT_SCHEMA,
             tool: ToolInfo {
                 name: "thematic",
@@ -570,7 +581,7 @@ impl Aggregator {
             },
             codebook: self.codebook,
             rows,
-        }
+        })
     }
 
     /// Up to three quotes, strongest first, from different groups where possible.

@@ -116,6 +116,118 @@ impl Signature {
     }
 }
 
+/// Bytes of one signature on disk: `exact`, `words`, then the bins.
+const SIGNATURE_BYTES: usize = 8 + 4 + BINS;
+
+/// Signatures spilled to disk at a time.
+const SPOOL_CHUNK: usize = 4096;
+
+/// A run's signatures in response order. Campaigns are grouped only once
+/// every response is read, so the signatures are the largest per-response
+/// state of a run (140 bytes each); spooled, they wait on disk while the
+/// index writer holds its memory, and come back for grouping after it has
+/// gone. Without a directory they stay in memory.
+pub struct SignatureSpool {
+    /// The latest signatures; the last is always here, so an answer of the
+    /// same response can still be merged into it.
+    buffer: Vec<Signature>,
+    /// Anonymous file of `spilled` signatures, once the buffer first fills.
+    file: Option<std::fs::File>,
+    spilled: usize,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl SignatureSpool {
+    pub fn in_memory() -> Self {
+        SignatureSpool {
+            buffer: Vec::new(),
+            file: None,
+            spilled: 0,
+            dir: None,
+        }
+    }
+
+    /// Spill to an unnamed file in `dir` (the output's staging directory,
+    /// so the spool uses the disk the outputs go to, not a RAM-backed /tmp).
+    pub fn in_dir(dir: &std::path::Path) -> Self {
+        SignatureSpool {
+            dir: Some(dir.to_owned()),
+            ..Self::in_memory()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spilled + self.buffer.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push(&mut self, sig: Signature) {
+        if self.buffer.len() >= SPOOL_CHUNK && self.dir.is_some() && self.spill().is_err() {
+            // A disk that refuses the spool only costs memory: keep the
+            // signatures here from now on.
+            self.dir = None;
+        }
+        self.buffer.push(sig);
+    }
+
+    pub fn last_mut(&mut self) -> Option<&mut Signature> {
+        self.buffer.last_mut()
+    }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let dir = self.dir.as_deref().unwrap_or(std::path::Path::new("."));
+                self.file.insert(tempfile::tempfile_in(dir)?)
+            }
+        };
+        let mut bytes = Vec::with_capacity(self.buffer.len() * SIGNATURE_BYTES);
+        for sig in &self.buffer {
+            bytes.extend_from_slice(&sig.exact.to_le_bytes());
+            bytes.extend_from_slice(&sig.words.to_le_bytes());
+            bytes.extend_from_slice(&sig.mins);
+        }
+        file.write_all(&bytes)?;
+        // Counted only once written whole: a failed write leaves the buffer
+        // in memory and the file's tail unread.
+        self.spilled += self.buffer.len();
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Every signature, in order.
+    pub fn into_vec(self) -> std::io::Result<Vec<Signature>> {
+        use std::io::{Read, Seek};
+        let mut out = Vec::with_capacity(self.len());
+        if let Some(mut file) = self.file {
+            file.seek(std::io::SeekFrom::Start(0))?;
+            let mut reader = std::io::BufReader::new(file);
+            let mut record = [0u8; SIGNATURE_BYTES];
+            for _ in 0..self.spilled {
+                reader.read_exact(&mut record)?;
+                let (exact, rest) = record.split_at(8);
+                let (words, mins) = rest.split_at(4);
+                let mut sig = Signature {
+                    exact: 0,
+                    words: 0,
+                    mins: [0; BINS],
+                };
+                sig.exact = u64::from_le_bytes(exact.try_into().unwrap_or_default());
+                sig.words = u32::from_le_bytes(words.try_into().unwrap_or_default());
+                sig.mins.copy_from_slice(mins);
+                out.push(sig);
+            }
+        }
+        out.extend(self.buffer);
+        Ok(out)
+    }
+}
+
 struct UnionFind {
     parent: Vec<u32>,
 }
@@ -351,6 +463,36 @@ mod tests {
                 "{threshold}"
             );
         }
+    }
+
+    #[test]
+    fn spooled_signatures_come_back_whole_and_in_order() {
+        let texts: Vec<String> = (0..SPOOL_CHUNK * 2 + 100)
+            .map(|i| format!("answer {i} about kinship care number {} and more", i % 7))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not-there");
+        let mut memory = SignatureSpool::in_memory();
+        let mut spooled = SignatureSpool::in_dir(dir.path());
+        // A directory that cannot take the file keeps everything in memory.
+        let mut refused = SignatureSpool::in_dir(&missing);
+        for (i, t) in texts.iter().enumerate() {
+            let s = sig(t);
+            for spool in [&mut memory, &mut spooled, &mut refused] {
+                // Every third answer belongs to the response before it.
+                if i % 3 == 2 {
+                    spool.last_mut().unwrap().merge(&s);
+                } else {
+                    spool.push(s.clone());
+                }
+            }
+        }
+        assert!(spooled.spilled > 0 && spooled.buffer.len() <= SPOOL_CHUNK + 1);
+        assert_eq!(refused.spilled, 0);
+        let expected = memory.into_vec().unwrap();
+        assert_eq!(expected.len(), texts.len() - texts.len() / 3);
+        assert_eq!(spooled.into_vec().unwrap(), expected);
+        assert_eq!(refused.into_vec().unwrap(), expected);
     }
 
     #[test]
