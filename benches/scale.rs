@@ -8,7 +8,10 @@
 //! index-only`: same reader, schema and tokenizer, no coding or reports). It
 //! prints wall time, docs/s, MB/s, peak RSS (from `wait4`'s rusage) and the
 //! pipeline / index-only ratio, and the time of `thematic code` re-coding
-//! the run. Nothing here runs under `cargo test`.
+//! the run. The machine's speed drifts by a third over minutes, so each
+//! size runs the three commands in turn `THEMATIC_SCALE_REPEATS` times
+//! (default 3 up to 300,000 responses, 1 above) and prints the medians.
+//! Nothing here runs under `cargo test`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,9 +19,22 @@ use std::time::Instant;
 
 mod common;
 
+#[derive(Clone, Copy)]
 struct Measure {
     wall: f64,
     peak_rss_mb: f64,
+}
+
+/// Median wall time and median peak RSS of repeated runs (taken apart).
+fn median(runs: &[Measure]) -> Measure {
+    let mid = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Measure {
+        wall: mid(runs.iter().map(|m| m.wall).collect()),
+        peak_rss_mb: mid(runs.iter().map(|m| m.peak_rss_mb).collect()),
+    }
 }
 
 /// Run a command, wait for it with `wait4` to read its peak RSS.
@@ -78,27 +94,52 @@ fn main() {
         let mb = std::fs::metadata(&input).unwrap().len() as f64 / 1e6;
         let out_run = tmp.join(format!("run-{n}"));
         let out_idx = tmp.join(format!("idx-{n}"));
-        let run = measure(
-            Command::new(&bin)
-                .args(["run", "--quiet", "--out"])
-                .arg(&out_run)
-                .arg(&input)
-                .stdout(std::process::Stdio::null()),
-        );
-        // Re-coding the run just made: no input read, no re-indexing.
-        let code = measure(
-            Command::new(&bin)
-                .args(["code", "--quiet", "--out"])
-                .arg(&out_run)
-                .stdout(std::process::Stdio::null()),
-        );
-        let idx = measure(
-            Command::new(&bin)
-                .args(["index-only", "--quiet", "--out"])
-                .arg(&out_idx)
-                .arg(&input)
-                .stdout(std::process::Stdio::null()),
-        );
+        let repeats: usize = std::env::var("THEMATIC_SCALE_REPEATS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(if n <= 300_000 { 3 } else { 1 })
+            .max(1);
+        let (mut runs, mut codes, mut idxs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..repeats {
+            let _ = std::fs::remove_dir_all(&out_run);
+            let _ = std::fs::remove_dir_all(&out_idx);
+            runs.push(measure(
+                Command::new(&bin)
+                    .args(["run", "--quiet", "--out"])
+                    .arg(&out_run)
+                    .arg(&input)
+                    .stdout(std::process::Stdio::null()),
+            ));
+            // Re-coding the run just made: no input read, no re-indexing.
+            codes.push(measure(
+                Command::new(&bin)
+                    .args(["code", "--quiet", "--out"])
+                    .arg(&out_run)
+                    .stdout(std::process::Stdio::null()),
+            ));
+            idxs.push(measure(
+                Command::new(&bin)
+                    .args(["index-only", "--quiet", "--out"])
+                    .arg(&out_idx)
+                    .arg(&input)
+                    .stdout(std::process::Stdio::null()),
+            ));
+        }
+        let (run, code, idx) = (median(&runs), median(&codes), median(&idxs));
+        if repeats > 1 {
+            let walls = |v: &[Measure]| {
+                v.iter()
+                    .map(|m| format!("{:.2}", m.wall))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
+            eprintln!(
+                "{n}: run {} s, code {} s, index-only {} s (medians below)",
+                walls(&runs),
+                walls(&codes),
+                walls(&idxs)
+            );
+        }
         println!(
             "{:>9} {:>8.0} | {:>8.2} {:>9.0} {:>7.1} {:>9.0} | {:>8.2} {:>9.0} | {:>6.2} {:>9.1} | {:>7.2}",
             n,
