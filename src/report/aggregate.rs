@@ -45,9 +45,10 @@ struct ResponseTable {
     /// Ordinal of each response's first unit.
     first_units: Vec<u64>,
     ids: String,
-    id_ends: Vec<u32>,
-    /// (attribute, value index) pairs; response `i` owns
-    /// `attrs[attr_starts[i]..attr_starts[i + 1]]` (the last runs to the end).
+    /// Response `i`'s id is `ids[id_starts[i]..id_starts[i + 1]]` (the last
+    /// runs to the end); the lists below are laid out the same way.
+    id_starts: Vec<u32>,
+    /// (attribute, value index) pairs.
     attrs: Vec<(u16, u32)>,
     attr_starts: Vec<u32>,
     /// (question, theme) pairs coded, laid out the same way.
@@ -85,8 +86,8 @@ impl ResponseTable {
     fn push(&mut self, record: u64, first_unit: u64, id: &str, attrs: &[(u16, u32)]) {
         self.records.push(record);
         self.first_units.push(first_unit);
+        self.id_starts.push(self.ids.len() as u32);
         self.ids.push_str(id);
-        self.id_ends.push(self.ids.len() as u32);
         self.attr_starts.push(self.attrs.len() as u32);
         self.attrs.extend_from_slice(attrs);
         self.theme_starts.push(self.themes.len() as u32);
@@ -120,15 +121,10 @@ impl ResponseTable {
     }
 
     fn get(&self, i: usize) -> ResponseView<'_> {
-        let id_start = if i == 0 {
-            0
-        } else {
-            self.id_ends[i - 1] as usize
-        };
         ResponseView {
             record: self.records[i],
             first_unit: self.first_units[i],
-            id: &self.ids[id_start..self.id_ends[i] as usize],
+            id: &self.ids[Self::range(&self.id_starts, i, self.ids.len())],
             attrs: &self.attrs[Self::range(&self.attr_starts, i, self.attrs.len())],
             themes: &self.themes[Self::range(&self.theme_starts, i, self.themes.len())],
             empty: self.empty[i],

@@ -165,7 +165,7 @@ impl SignatureSpool {
     }
 
     pub fn push(&mut self, sig: Signature) {
-        if self.buffer.len() >= SPOOL_CHUNK && self.dir.is_some() && self.spill().is_err() {
+        if self.buffer.len() >= SPOOL_CHUNK && self.spill().is_err() {
             // A disk that refuses the spool only costs memory: keep the
             // signatures here from now on.
             self.dir = None;
@@ -179,12 +179,12 @@ impl SignatureSpool {
 
     fn spill(&mut self) -> std::io::Result<()> {
         use std::io::Write;
+        let Some(dir) = self.dir.as_deref() else {
+            return Ok(()); // in memory: nothing to spill
+        };
         let file = match &mut self.file {
             Some(f) => f,
-            None => {
-                let dir = self.dir.as_deref().unwrap_or(std::path::Path::new("."));
-                self.file.insert(tempfile::tempfile_in(dir)?)
-            }
+            None => self.file.insert(tempfile::tempfile_in(dir)?),
         };
         let mut bytes = Vec::with_capacity(self.buffer.len() * SIGNATURE_BYTES);
         for sig in &self.buffer {
@@ -207,20 +207,17 @@ impl SignatureSpool {
         if let Some(mut file) = self.file {
             file.seek(std::io::SeekFrom::Start(0))?;
             let mut reader = std::io::BufReader::new(file);
-            let mut record = [0u8; SIGNATURE_BYTES];
             for _ in 0..self.spilled {
-                reader.read_exact(&mut record)?;
-                let (exact, rest) = record.split_at(8);
-                let (words, mins) = rest.split_at(4);
-                let mut sig = Signature {
-                    exact: 0,
-                    words: 0,
-                    mins: [0; BINS],
-                };
-                sig.exact = u64::from_le_bytes(exact.try_into().unwrap_or_default());
-                sig.words = u32::from_le_bytes(words.try_into().unwrap_or_default());
-                sig.mins.copy_from_slice(mins);
-                out.push(sig);
+                // Field by field, as `spill` wrote them.
+                let (mut exact, mut words, mut mins) = ([0u8; 8], [0u8; 4], [0u8; BINS]);
+                reader.read_exact(&mut exact)?;
+                reader.read_exact(&mut words)?;
+                reader.read_exact(&mut mins)?;
+                out.push(Signature {
+                    exact: u64::from_le_bytes(exact),
+                    words: u32::from_le_bytes(words),
+                    mins,
+                });
             }
         }
         out.extend(self.buffer);

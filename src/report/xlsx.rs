@@ -11,11 +11,6 @@ use super::{Report, ResponseRows};
 /// Excel's last row is 1,048,576; the Codes sheet keeps one for its header.
 const MAX_DATA_ROWS: usize = 1_048_575;
 
-/// report.xlsx in one go.
-pub fn write_xlsx(report: &Report) -> Result<Vec<u8>, XlsxError> {
-    XlsxReport::start(&report.rows)?.finish(report)
-}
-
 /// report.xlsx built in two steps: the Codes sheet, which is most of the
 /// work and needs only the per-response rows, then the sheets that need the
 /// finished report. `run` and `code` start the first while the report is
