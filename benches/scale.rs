@@ -99,31 +99,23 @@ fn main() {
             .and_then(|r| r.parse().ok())
             .unwrap_or(if n <= 300_000 { 3 } else { 1 })
             .max(1);
+        // `thematic COMMAND --quiet --out OUT [INPUT]`, timed.
+        let thematic = |command: &str, out: &PathBuf, input: Option<&PathBuf>| {
+            let mut cmd = Command::new(&bin);
+            cmd.args([command, "--quiet", "--out"])
+                .arg(out)
+                .args(input)
+                .stdout(std::process::Stdio::null());
+            measure(&mut cmd)
+        };
         let (mut runs, mut codes, mut idxs) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..repeats {
             let _ = std::fs::remove_dir_all(&out_run);
             let _ = std::fs::remove_dir_all(&out_idx);
-            runs.push(measure(
-                Command::new(&bin)
-                    .args(["run", "--quiet", "--out"])
-                    .arg(&out_run)
-                    .arg(&input)
-                    .stdout(std::process::Stdio::null()),
-            ));
+            runs.push(thematic("run", &out_run, Some(&input)));
             // Re-coding the run just made: no input read, no re-indexing.
-            codes.push(measure(
-                Command::new(&bin)
-                    .args(["code", "--quiet", "--out"])
-                    .arg(&out_run)
-                    .stdout(std::process::Stdio::null()),
-            ));
-            idxs.push(measure(
-                Command::new(&bin)
-                    .args(["index-only", "--quiet", "--out"])
-                    .arg(&out_idx)
-                    .arg(&input)
-                    .stdout(std::process::Stdio::null()),
-            ));
+            codes.push(thematic("code", &out_run, None));
+            idxs.push(thematic("index-only", &out_idx, Some(&input)));
         }
         let (run, code, idx) = (median(&runs), median(&codes), median(&idxs));
         if repeats > 1 {

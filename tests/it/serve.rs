@@ -111,8 +111,13 @@ fn http(
 }
 
 /// GET a page with the right Host; returns the status.
+/// GET `path` from the server as a browser on it would: (status, body).
+fn fetch(server: &Server, path: &str) -> (u16, String) {
+    http(server.addr, "GET", path, &[], "")
+}
+
 fn get(server: &Server, path: &str) -> u16 {
-    http(server.addr, "GET", path, &[], "").0
+    fetch(server, path).0
 }
 
 /// POST a correction form from the server's own origin; returns the status.
@@ -220,7 +225,7 @@ fn corrections_from_another_origin_or_host_are_refused_and_bad_input_is_4xx() {
 
 /// theme id → count, from the dashboard's theme table.
 fn dashboard_counts(server: &Server) -> Vec<(String, u64)> {
-    let (status, page) = http(server.addr, "GET", "/", &[], "");
+    let (status, page) = fetch(server, "/");
     assert_eq!(status, 200);
     page.split("data-count=\"")
         .skip(1)
@@ -292,13 +297,7 @@ fn corrections_on_one_question_of_a_several_question_response() {
     assert_eq!(dashboard_counts(&server), [("kin".to_owned(), 1)]);
 
     // The odd id survives the links: the browser links to it, and the link opens it.
-    let (_, grid) = http(
-        server.addr,
-        "GET",
-        "/responses?question=q2&theme=kin",
-        &[],
-        "",
-    );
+    let (_, grid) = fetch(&server, "/responses?question=q2&theme=kin");
     assert!(grid.contains("href=\"/response?id=a%26b+c%2F1\""), "{grid}");
     assert_eq!(get(&server, "/response?id=a%26b+c%2F1"), 200);
 
@@ -306,13 +305,7 @@ fn corrections_on_one_question_of_a_several_question_response() {
     let form = "id=a%26b+c%2F1&question=q1&theme=kin&action=remove";
     assert_eq!(post(&server, form), 303);
     assert_eq!(dashboard_counts(&server), [("kin".to_owned(), 1)]);
-    let (_, q1) = http(
-        server.addr,
-        "GET",
-        "/responses?question=q1&theme=kin",
-        &[],
-        "",
-    );
+    let (_, q1) = fetch(&server, "/responses?question=q1&theme=kin");
     assert!(q1.contains("data-total=\"0\""), "q1 no longer coded");
     // ... and removing it from q2 too uncodes the response.
     assert_eq!(
@@ -361,13 +354,7 @@ fn response_text_is_escaped_and_flagged_text_needs_the_restricted_switch() {
     let dir = TempDir::new().unwrap();
     let out = sample_run(dir.path());
     let server = Server::start(&out);
-    let (status, page) = http(
-        server.addr,
-        "GET",
-        &format!("/response?id={PAYLOAD_ID}"),
-        &[],
-        "",
-    );
+    let (status, page) = fetch(&server, &format!("/response?id={PAYLOAD_ID}"));
     assert_eq!(status, 200);
     assert!(
         !page.contains("<script>document"),
@@ -385,7 +372,7 @@ fn response_text_is_escaped_and_flagged_text_needs_the_restricted_switch() {
         page.to_lowercase()
             .contains("content-security-policy: default-src 'none'")
     );
-    let (_, grid) = http(server.addr, "GET", "/responses?q=kinship", &[], "");
+    let (_, grid) = fetch(&server, "/responses?q=kinship");
     assert!(grid.contains("&lt;script&gt;") && !grid.contains("<script>"));
 
     // A disclosure (the sample's S051) is listed but its text is hidden until asked for.
@@ -393,16 +380,10 @@ fn response_text_is_escaped_and_flagged_text_needs_the_restricted_switch() {
     let id = flagged[0]["id"].as_str().unwrap();
     let text = flagged[0]["text"].as_str().unwrap();
     let words: String = text.chars().take(30).collect();
-    let (_, hidden) = http(server.addr, "GET", &format!("/response?id={id}"), &[], "");
+    let (_, hidden) = fetch(&server, &format!("/response?id={id}"));
     assert!(hidden.contains("restricted-notice"));
     assert!(!hidden.contains(&words), "flagged text hidden by default");
-    let (_, shown) = http(
-        server.addr,
-        "GET",
-        &format!("/response?id={id}&restricted=1"),
-        &[],
-        "",
-    );
+    let (_, shown) = fetch(&server, &format!("/response?id={id}&restricted=1"));
     assert!(
         shown.contains(&maud_escape(&words)),
         "shown behind the switch"
