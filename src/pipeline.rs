@@ -8,6 +8,7 @@
 //! and tantivy's writer budget, not by the corpus.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread;
 
 use crossbeam_channel::bounded;
@@ -559,17 +560,29 @@ fn units_writer(codebook: &Codebook) -> UnitsWriter {
 /// Finish the report and stage every report file. report.xlsx's Codes
 /// sheet, the bulk of the spreadsheet, is written on a second thread from
 /// the per-response rows while the aggregator finishes (campaign groups,
-/// quotes, key terms) and the text reports are rendered; the rest of the
-/// workbook follows once the report exists.
+/// quotes, key terms); the rest of the workbook follows on that thread once
+/// the report exists, and its packaging (deflate, single-threaded) overlaps
+/// rendering and writing the text reports.
 fn finish_reports(
     out: &OutputDir,
     aggregator: Aggregator,
     records_read: u64,
     text_of: &dyn Fn(u64) -> Option<String>,
-) -> Result<Report, PipelineError> {
-    let rows = std::sync::Arc::new(aggregator.response_rows());
-    let (workbook, report, text_files) = thread::scope(|scope| {
-        let workbook = scope.spawn(|| report::XlsxReport::start(&rows));
+) -> Result<Arc<Report>, PipelineError> {
+    let rows = Arc::new(aggregator.response_rows());
+    let xlsx_error = |message: String| PipelineError::Run {
+        path: files::REPORT_XLSX.to_owned(),
+        message: format!("cannot build the workbook: {message}"),
+    };
+    thread::scope(|scope| {
+        let (report_tx, report_rx) = bounded::<Arc<Report>>(1);
+        let rows_for_book = rows.clone();
+        let workbook = scope.spawn(move || {
+            let book = report::XlsxReport::start(&rows_for_book);
+            // None when aggregation failed and no report comes.
+            let report = report_rx.recv().ok()?;
+            Some(book.and_then(|book| book.finish(&report)))
+        });
         let report = aggregator
             .finish(
                 rows.clone(),
@@ -585,34 +598,33 @@ fn finish_reports(
                      directory: {e}; check the disk, then run again"
                 ),
             });
-        // On an error the scope still waits for the workbook thread.
-        let report = report?;
-        let text_files = [
-            (files::THEMES_CSV, report::write_themes_csv(&report)),
-            (files::CODES_CSV, report::write_codes_csv(&report)),
-            (files::REPORT_JSON, report::write_json(&report)),
-            (files::SUMMARY_MD, report::write_summary_md(&report)),
-            (files::REPORT_HTML, report::write_html(&report)),
-        ];
+        // On an error the sender drops here, so the workbook thread ends and
+        // the scope's wait for it returns.
+        let report = Arc::new(report?);
+        // The workbook is packaged (deflated, single-threaded) while the text
+        // reports are rendered and written here.
+        let _ = report_tx.send(report.clone());
+        for (name, render) in [
+            (
+                files::THEMES_CSV,
+                report::write_themes_csv as fn(&Report) -> Vec<u8>,
+            ),
+            (files::CODES_CSV, report::write_codes_csv),
+            (files::REPORT_JSON, report::write_json),
+            (files::SUMMARY_MD, report::write_summary_md),
+            (files::REPORT_HTML, report::write_html),
+        ] {
+            out.write_file(name, &render(&report))?;
+        }
         // A panic in the workbook thread is a bug; report it, don't hang.
-        let workbook = workbook.join().unwrap_or_else(|_| {
-            Err(rust_xlsxwriter::XlsxError::ParameterError(
-                "the workbook thread panicked".to_owned(),
-            ))
-        });
-        Ok::<_, PipelineError>((workbook, report, text_files))
-    })?;
-    for (name, bytes) in &text_files {
-        out.write_file(name, bytes)?;
-    }
-    let xlsx = workbook
-        .and_then(|book| book.finish(&report))
-        .map_err(|e| PipelineError::Run {
-            path: files::REPORT_XLSX.to_owned(),
-            message: format!("cannot build the workbook: {e}"),
-        })?;
-    out.write_file(files::REPORT_XLSX, &xlsx)?;
-    Ok(report)
+        let xlsx = workbook
+            .join()
+            .map_err(|_| xlsx_error("the workbook thread panicked".to_owned()))?
+            .ok_or_else(|| xlsx_error("the report was not built".to_owned()))?
+            .map_err(|e| xlsx_error(e.to_string()))?;
+        out.write_file(files::REPORT_XLSX, &xlsx)?;
+        Ok(report)
+    })
 }
 
 /// Flush a streamed output and start syncing it while the reports are built.
