@@ -19,11 +19,11 @@ use tantivy::query::{
     Query as TantivyQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
 use crate::classify::Matcher;
 use crate::codebook::{Item, WordPattern};
-use crate::index::{self, IndexError, OpenIndex};
+use crate::index::{self, IndexError, OpenIndex, StoredUnit};
 use crate::report::{redact::redact, sanitize::display_safe};
 use crate::text::Tokeniser;
 pub use query::{ParseError, Query, parse};
@@ -342,8 +342,7 @@ impl Searcher {
         let header = &self.units.header;
         let mut hits = Vec::with_capacity(top_docs.len());
         for (score, addr) in top_docs {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            let unit = self.index.stored_unit(&doc);
+            let unit: StoredUnit = searcher.doc(addr)?;
             let flags: Vec<String> = self
                 .units
                 .flags(unit.ord)

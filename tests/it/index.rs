@@ -5,6 +5,7 @@ use tantivy::query::PhraseQuery;
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{TantivyDocument, Term};
 use tempfile::TempDir;
+use thematic::index::StoredUnit;
 use thematic::text::Tokeniser;
 
 use crate::util::{gold_dev, thematic};
@@ -47,10 +48,29 @@ fn a_phrase_from_dev_is_found_in_the_index() {
     let top = searcher
         .search(&query, &TopDocs::with_limit(1).order_by_score())
         .unwrap();
-    let doc: TantivyDocument = searcher.doc(top[0].1).unwrap();
-    let unit = opened.stored_unit(&doc);
+    let unit: StoredUnit = searcher.doc(top[0].1).unwrap();
     assert!(unit.text.to_lowercase().contains("social worker"));
     assert!(unit.attributes.iter().any(|(k, _)| k == "respondent_type"));
+    // Decoded straight from the store, it agrees with tantivy's own document.
+    let doc: TantivyDocument = searcher.doc(top[0].1).unwrap();
+    let f = opened.fields;
+    let str_of = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap();
+    assert_eq!(unit.id, str_of(f.id));
+    assert_eq!(unit.question, str_of(f.question));
+    assert_eq!(unit.text, str_of(f.text));
+    assert_eq!(
+        Some(unit.ord),
+        doc.get_first(f.ord).and_then(|v| v.as_u64())
+    );
+    let attrs: Vec<(String, String)> = doc
+        .get_first(f.attrs)
+        .and_then(|v| v.as_object())
+        .unwrap()
+        .map(|(k, v)| (k.to_owned(), v.as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(unit.attributes, attrs);
+    // The theme facets stored between them were read past, not mistaken.
+    assert!(doc.get_first(f.theme).is_some());
     let exact = Term::from_field_text(opened.fields.body, "=workers");
     let exact_hits = searcher
         .search(
@@ -59,5 +79,4 @@ fn a_phrase_from_dev_is_found_in_the_index() {
         )
         .unwrap();
     assert!(exact_hits > 0 && exact_hits <= searcher.num_docs() as usize);
-    let _ = doc.get_first(opened.fields.id).and_then(|v| v.as_str());
 }
