@@ -12,9 +12,19 @@
 //!    look-around the whole set runs on the lazy DFA in one pass;
 //! 2. each candidate is confirmed by searching it with its own
 //!    (prefiltered) Unicode regex — the same search that collects evidence.
+//!
+//! A literal prefilter makes a search jump from one occurrence of a pattern's
+//! leading literals to the next, and usually pays. It does not when the
+//! literals are common in prose (a case-insensitive alternation of sixteen
+//! words, `need|no|any|get|…`, cut down to their first bytes, stops every
+//! four bytes: five times slower than the lazy DFA alone), so each ASCII-boundary
+//! regex is built with a prefilter only when its literals are rare in an
+//! ordinary English paragraph ([`prefilter_pays`]). Matches are the same
+//! either way; only the speed differs.
 
 use regex::Regex;
-use regex_automata::{Input, MatchKind, PatternSet, meta};
+use regex_automata::util::prefilter::Prefilter;
+use regex_automata::{Input, MatchKind, PatternSet, Span, meta};
 use regex_syntax::hir::{Hir, HirKind, Look};
 
 use super::ClassifyError;
@@ -27,7 +37,7 @@ pub(super) struct RegexBank {
     /// `\b` sends every confirmation to the slow engines). Equal to `exact`
     /// on a text with no non-ASCII word character: only the characters
     /// either side of a boundary decide it.
-    exact_ascii_bounds: Vec<Regex>,
+    exact_ascii_bounds: Vec<meta::Regex>,
 }
 
 /// Whether a text can be searched with [`RegexBank`]'s ASCII-boundary regexes.
@@ -49,8 +59,14 @@ impl RegexBank {
         let mut exact_ascii_bounds = Vec::with_capacity(patterns.len());
         for p in patterns {
             let hir = regex_syntax::parse(p).map_err(|e| err(e.to_string()))?;
-            let ascii = with_ascii_word_boundaries(hir.clone()).to_string();
-            exact_ascii_bounds.push(Regex::new(&ascii).map_err(|e| err(e.to_string()))?);
+            let ascii = with_ascii_word_boundaries(hir.clone());
+            let config = meta::Config::new().auto_prefilter(prefilter_pays(&ascii));
+            exact_ascii_bounds.push(
+                meta::Regex::builder()
+                    .configure(config)
+                    .build_from_hir(&ascii)
+                    .map_err(|e| err(e.to_string()))?,
+            );
             relaxed_hirs.push(without_word_boundaries(hir));
         }
         let relaxed = meta::Regex::builder()
@@ -98,17 +114,59 @@ impl RegexBank {
     /// Byte ranges of the non-empty matches of pattern `i` in `text`.
     /// Every match of regex `i`; `ascii_bounds` from [`ascii_bounds_suffice`].
     pub(super) fn find_all(&self, i: usize, text: &str, ascii_bounds: bool) -> Vec<(usize, usize)> {
-        let regex = if ascii_bounds {
-            &self.exact_ascii_bounds[i]
+        if ascii_bounds {
+            self.exact_ascii_bounds[i]
+                .find_iter(text)
+                .filter(|m| !m.is_empty())
+                .map(|m| (m.start(), m.end()))
+                .collect()
         } else {
-            &self.exact[i]
-        };
-        regex
-            .find_iter(text)
-            .filter(|m| !m.is_empty())
-            .map(|m| (m.start(), m.end()))
-            .collect()
+            self.exact[i]
+                .find_iter(text)
+                .filter(|m| !m.is_empty())
+                .map(|m| (m.start(), m.end()))
+                .collect()
+        }
     }
+}
+
+/// Plain prose to try prefilters on: everyday words, no codebook vocabulary.
+const PROSE: &str = "When we moved to the new house last year, nobody told us \
+    what would happen next or who we should call. My mother had been unwell for \
+    a long time and I was looking after my two younger brothers as well as \
+    going to school. Some of the people we met were kind and listened, but \
+    others seemed to be in a hurry and never came back. It would have made a \
+    real difference if one person had stayed with us from the start, someone \
+    who knew our story and did not ask us to tell it again and again. Things \
+    got better when my aunt was able to take us in, although money was tight \
+    and the rules about what she could get were hard to understand. I think \
+    any family going through this should be able to ask for advice early, \
+    before everything falls apart, and should not have to wait until there is \
+    a crisis. I hope the people reading this will think about how it feels to \
+    be on the other side of the table, and about the small things that help: \
+    being on time, explaining the plan, and answering the phone.";
+
+/// A prefilter hit on at most one byte in [`PREFILTER_MAX_RATE`] of [`PROSE`]
+/// pays for itself; more often, restarting the DFA at every hit costs more
+/// than the DFA scanning alone (measured: 240 hits per KB, 5x slower;
+/// under 1 per KB, 3x faster; the break-even is near 50 per KB).
+const PREFILTER_MAX_RATE: usize = 20;
+
+/// Whether a literal prefilter would speed up searching for `hir` in prose.
+fn prefilter_pays(hir: &Hir) -> bool {
+    let Some(prefilter) = Prefilter::from_hir_prefix(MatchKind::LeftmostFirst, hir) else {
+        return false;
+    };
+    let haystack = PROSE.as_bytes();
+    let (mut hits, mut at) = (0usize, 0usize);
+    while let Some(span) = prefilter.find(haystack, Span::from(at..haystack.len())) {
+        hits += 1;
+        if hits * PREFILTER_MAX_RATE > haystack.len() {
+            return false;
+        }
+        at = span.start + 1;
+    }
+    true
 }
 
 /// `hir` with every word-boundary assertion replaced by the empty match.
@@ -184,10 +242,13 @@ mod tests {
             r"\bcafé\b",
             r"\Bork",
             r"^Why",
+            // Common leading literals: searched without a prefilter.
+            r"(?i)\b(need|no|any|get)\s+(help|support)\b",
         ];
         let b = bank(&patterns);
         for text in [
             "I had 11 workers and TOO MANY workers; CP plan",
+            "we got no help, then any Support; nohelp",
             "un café noir, £5 — CPR isn’t CP’s job",
             "cafés and networkers",
             "Why? workers’ rights",
@@ -206,6 +267,7 @@ mod tests {
             "I had 11 workers and TOO MANY workers; CP plan",
             "£5 — CPR isn’t CP’s job, “too many workers”",
             "Why? workers’ rights\u{a0}CP",
+            "no help, NO SUPPORT, knowhelp, no helpers, any support",
             "",
         ] {
             assert!(ascii_bounds_suffice(text), "{text}");
@@ -217,6 +279,10 @@ mod tests {
                 );
             }
         }
+        assert_eq!(
+            b.find_all(6, "no help, NO SUPPORT, knowhelp, no helpers", true),
+            [(0, 7), (9, 19)]
+        );
         // A non-ASCII letter beside a boundary needs the Unicode regexes.
         assert!(!ascii_bounds_suffice("un café noir"));
         assert_eq!(b.find_all(3, "un café noir", false), [(3, 8)]);
@@ -225,5 +291,19 @@ mod tests {
             b.find_all(0, "I had 11 workers and TOO MANY workers", true),
             [(6, 16), (21, 37)]
         );
+    }
+
+    #[test]
+    fn prefilters_are_kept_only_for_literals_rare_in_prose() {
+        let ascii = |p: &str| with_ascii_word_boundaries(regex_syntax::parse(p).unwrap());
+        assert!(prefilter_pays(&ascii(r"\b(CPD|NQSW|ASYE|PSW)\b")));
+        assert!(prefilter_pays(&ascii(r"(?i)\bdepends?\s+on\b")));
+        // The default codebook's: so many literals that the prefilter keeps
+        // only their first byte or two, and stops every four bytes.
+        assert!(!prefilter_pays(&ascii(
+            r"(?i)\b(needed|need|needs|want|wanted|begged for|asked for|ask for|get|getting|got no|no|any|offered|offer)\s+(help|support)\b"
+        )));
+        // No literal prefix at all: nothing to decide.
+        assert!(!prefilter_pays(&ascii(r"\w+ly\b")));
     }
 }
