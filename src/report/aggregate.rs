@@ -756,7 +756,8 @@ fn build_rows(
         attribute_names: attr_names.to_vec(),
         theme_columns,
         attribute_values: attr_values.iter().map(|(v, _)| v.clone()).collect(),
-        ids: responses.iter().map(|r| r.id.to_owned()).collect(),
+        ids: responses.ids.clone(),
+        id_starts: responses.id_starts.clone(),
         attribute_cells,
         code_cells,
     }

@@ -279,6 +279,7 @@ pub fn find_groups(sigs: &[Signature], threshold: f64) -> Vec<Vec<u32>> {
             uf.union(run[0].1, *i);
         }
     }
+    drop(exact);
     // Near duplicates: responses sharing a band are candidates; each is
     // checked against the first member of its bucket and its neighbour.
     // Bands are independent, so they are bucketed and checked in parallel
@@ -294,15 +295,32 @@ pub fn find_groups(sigs: &[Signature], threshold: f64) -> Vec<Vec<u32>> {
         .into_par_iter()
         .map(|b| similar_pairs_in_band(sigs, &near, b, threshold))
         .collect();
+    drop(near);
     for (i, j) in similar.into_iter().flatten() {
         uf.union(i, j);
     }
-    let mut groups: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
-    for i in 0..n as u32 {
-        let r = uf.find(i);
-        groups.entry(r).or_default().push(i);
+    // Components by root, counted first so only groups of two or more get a
+    // member list: most responses are alone, and a list each cost ~60 bytes
+    // per response at the end of a run.
+    let roots: Vec<u32> = (0..n as u32).map(|i| uf.find(i)).collect();
+    drop(uf);
+    let mut sizes = vec![0u32; n];
+    for &r in &roots {
+        sizes[r as usize] += 1;
     }
-    let mut out: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() >= 2).collect();
+    let mut group_of_root: rustc_hash::FxHashMap<u32, usize> = Default::default();
+    let mut out: Vec<Vec<u32>> = Vec::new();
+    for (i, &r) in roots.iter().enumerate() {
+        if sizes[r as usize] >= 2 {
+            let g = *group_of_root.entry(r).or_insert_with(|| {
+                out.push(Vec::with_capacity(sizes[r as usize] as usize));
+                out.len() - 1
+            });
+            out[g].push(i as u32);
+        }
+    }
+    // Members are pushed in order, so a group's first member is its smallest
+    // (and its root): (size, first member) orders groups totally.
     out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a[0].cmp(&b[0])));
     out
 }

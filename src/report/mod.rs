@@ -235,11 +235,14 @@ pub struct ResponseRows {
     pub theme_columns: Vec<String>,
     /// The distinct values of each attribute; cells index into them.
     pub attribute_values: Vec<Vec<String>>,
-    pub ids: Vec<String>,
-    /// `ids.len() × attribute_names.len()` indices into `attribute_values`,
+    /// Every response id end to end; row `i`'s starts at `id_starts[i]`
+    /// (a `String` each would cost 56 bytes a row, not 36 for a 32-byte id).
+    ids: String,
+    id_starts: Vec<u32>,
+    /// `len() × attribute_names.len()` indices into `attribute_values`,
     /// [`ResponseRows::ABSENT`] where a response lacks the attribute.
     pub attribute_cells: Vec<u32>,
-    /// `ids.len() × theme_columns.len()` codes.
+    /// `len() × theme_columns.len()` codes.
     pub code_cells: Vec<bool>,
 }
 
@@ -251,6 +254,25 @@ impl ResponseRows {
         std::iter::once("id")
             .chain(self.attribute_names.iter().map(String::as_str))
             .chain(self.theme_columns.iter().map(String::as_str))
+    }
+
+    /// Number of rows (responses).
+    pub fn len(&self) -> usize {
+        self.id_starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.id_starts.is_empty()
+    }
+
+    /// Row `i`'s response id.
+    pub fn id(&self, i: usize) -> &str {
+        let start = self.id_starts[i] as usize;
+        let end = self
+            .id_starts
+            .get(i + 1)
+            .map_or(self.ids.len(), |e| *e as usize);
+        &self.ids[start..end]
     }
 
     /// Row `i`: id, attribute values ("" when absent), 0/1 codes.
@@ -265,6 +287,6 @@ impl ResponseRows {
                     .get(*v as usize)
                     .map_or("", String::as_str)
             });
-        (&self.ids[i], attrs, &self.code_cells[i * nc..(i + 1) * nc])
+        (self.id(i), attrs, &self.code_cells[i * nc..(i + 1) * nc])
     }
 }

@@ -59,7 +59,7 @@ pub fn write_codes_csv(report: &Report) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     // Writing to a Vec cannot fail.
     let _ = w.write_record(r.header().map(csv_cell));
-    for i in 0..r.ids.len() {
+    for i in 0..r.len() {
         let (id, attrs, codes) = r.row(i);
         let _ = w.write_field(csv_cell(id));
         for value in attrs {

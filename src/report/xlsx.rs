@@ -51,7 +51,7 @@ fn write_codes_sheet(book: &mut Workbook, rows: &ResponseRows) -> Result<(), Xls
     sheet.set_name("Codes")?;
     let header: Vec<&str> = rows.header().collect();
     write_header(sheet, &header, &bold)?;
-    let shown = rows.ids.len().min(MAX_DATA_ROWS);
+    let shown = rows.len().min(MAX_DATA_ROWS);
     for i in 0..shown {
         let r = i as u32 + 1;
         let (id, attrs, codes) = rows.row(i);
@@ -105,13 +105,13 @@ fn write_other_sheets(mut book: Workbook, report: &Report) -> Result<Vec<u8>, Xl
         ),
     )?;
     let rows = &report.rows;
-    if rows.ids.len() > MAX_DATA_ROWS {
+    if rows.len() > MAX_DATA_ROWS {
         sheet.write_string(
             notes_row + 1,
             0,
             format!(
                 "The Codes sheet holds the first {MAX_DATA_ROWS} of {} responses (Excel's row limit); codes.csv holds all.",
-                rows.ids.len()
+                rows.len()
             ),
         )?;
     }
