@@ -202,6 +202,7 @@ impl Matcher {
         let at = |i: usize| &pats[offsets[i] as usize..offsets[i + 1] as usize];
         let mut found = Vec::new();
         for i in 0..n {
+            let starting_here = found.len();
             for &first in at(i) {
                 let mut item_id = self.first_item[first as usize];
                 while item_id != NONE {
@@ -223,8 +224,11 @@ impl Matcher {
                     item_id = self.next_same_first[item_id as usize];
                 }
             }
+            // Starts ascend with `i`, so sorting each start's few occurrences
+            // sorts them all; one sort of the whole list was 15% of coding
+            // with a 5,000-keyword codebook.
+            found[starting_here..].sort_unstable();
         }
-        found.sort_unstable();
         found
     }
 }

@@ -198,8 +198,24 @@ impl Classifier {
         let toks = tokens.tokens();
         let occurrences = self.matcher.scan(tokens);
         let negated = self.negated_tokens(toks, &occurrences);
-        let mut scratch = CodeScratch::new(self.code_count);
-        for occ in &occurrences {
+        CODE_SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.reset(self.code_count);
+            self.classify_with(text, toks, &occurrences, &negated, &mut scratch)
+        })
+    }
+
+    /// [`Classifier::classify`] with the per-code work lists in `scratch`,
+    /// emptied (their capacity kept from the thread's previous texts).
+    fn classify_with(
+        &self,
+        text: &str,
+        toks: &[Token],
+        occurrences: &[Occurrence],
+        negated: &[bool],
+        scratch: &mut CodeScratch,
+    ) -> Coding {
+        for occ in occurrences {
             match self.roles[occ.item as usize] {
                 Role::Keyword { code, keyword } => {
                     scratch.codes[code as usize].keywords.push((*occ, keyword))
@@ -234,7 +250,7 @@ impl Classifier {
             if work.is_empty() {
                 continue;
             }
-            if let Some(hit) = self.score_code(c, work, text, toks, &negated, ascii_bounds) {
+            if let Some(hit) = self.score_code(c, work, text, toks, negated, ascii_bounds) {
                 if c < themes {
                     coding.themes.push(hit);
                 } else {
@@ -303,7 +319,7 @@ impl Classifier {
         };
 
         let mut score = 0.0;
-        let mut evidence = Vec::new();
+        let mut evidence = Vec::with_capacity(work.keywords.len() + work.rule_items.len());
         let mut scored_keywords: Vec<u32> = Vec::new();
         for (occ, k) in &work.keywords {
             if !counts(occ) {
@@ -433,16 +449,29 @@ impl CodeWork {
     }
 }
 
+#[derive(Default)]
 struct CodeScratch {
     codes: Vec<CodeWork>,
 }
 
 impl CodeScratch {
-    fn new(n: usize) -> Self {
-        CodeScratch {
-            codes: (0..n).map(|_| CodeWork::default()).collect(),
+    /// `n` empty work lists. Kept per thread and reused: allocating four
+    /// vectors per code per text, and growing them push by push, was a
+    /// tenth of coding with a many-keyword codebook.
+    fn reset(&mut self, n: usize) {
+        self.codes.resize_with(n, CodeWork::default);
+        for work in &mut self.codes[..n] {
+            work.keywords.clear();
+            work.excludes.clear();
+            work.rule_items.clear();
+            work.regex_rules.clear();
         }
     }
+}
+
+thread_local! {
+    static CODE_SCRATCH: std::cell::RefCell<CodeScratch> =
+        std::cell::RefCell::new(CodeScratch::default());
 }
 
 /// Does a token rule hold over these occurrences (one scope unit)? Returns the
