@@ -13,6 +13,16 @@
 //! 2. each candidate is confirmed by searching it with its own
 //!    (prefiltered) Unicode regex — the same search that collects evidence.
 //!
+//! On a text with a non-ASCII word character (an accented name, "café")
+//! Unicode `\b` keeps the exact regex off the lazy DFA, and the PikeVM
+//! crawled through the whole text (30–65 ns a byte for two of the default
+//! codebook's patterns, against ~1). There, [`RegexBank::find_all`] lets
+//! the pattern's relaxed form propose start positions — every match of the
+//! exact regex is a match of the relaxed one at the same start, and the
+//! relaxed one runs on the DFA over any text — and tries the exact regex
+//! anchored at each, which ends within a few characters. The matches are
+//! those of `find_iter` (tested against it).
+//!
 //! A literal prefilter makes a search jump from one occurrence of a pattern's
 //! leading literals to the next, and usually pays. It does not when the
 //! literals are common in prose (a case-insensitive alternation of sixteen
@@ -22,9 +32,8 @@
 //! ordinary English paragraph ([`prefilter_pays`]). Matches are the same
 //! either way; only the speed differs.
 
-use regex::Regex;
 use regex_automata::util::prefilter::Prefilter;
-use regex_automata::{Input, MatchKind, PatternSet, Span, meta};
+use regex_automata::{Anchored, Input, MatchKind, PatternSet, Span, meta};
 use regex_syntax::hir::{Hir, HirKind, Look};
 
 use super::ClassifyError;
@@ -32,7 +41,10 @@ use super::ClassifyError;
 pub(super) struct RegexBank {
     /// Every pattern without `\b`/`\B`; matches a superset of `exact`.
     relaxed: meta::Regex,
-    exact: Vec<Regex>,
+    /// Each pattern without `\b`/`\B` on its own: proposes the starts at
+    /// which `exact` is tried on texts that need Unicode boundaries.
+    relaxed_each: Vec<meta::Regex>,
+    exact: Vec<meta::Regex>,
     /// `exact` with ASCII word boundaries, which the DFAs handle (Unicode
     /// `\b` sends every confirmation to the slow engines). Equal to `exact`
     /// on a text with no non-ASCII word character: only the characters
@@ -51,23 +63,30 @@ pub(super) fn ascii_bounds_suffice(text: &str) -> bool {
 impl RegexBank {
     pub(super) fn new(patterns: &[String]) -> Result<RegexBank, ClassifyError> {
         let err = |e: String| ClassifyError::RegexSet(e);
-        let exact = patterns
-            .iter()
-            .map(|p| Regex::new(p).map_err(|e| err(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
+        // A prefilter only where it pays (see the module doc).
+        let build = |hir: &Hir| {
+            meta::Regex::builder()
+                .configure(meta::Config::new().auto_prefilter(prefilter_pays(hir)))
+                .build_from_hir(hir)
+                .map_err(|e| err(e.to_string()))
+        };
         let mut relaxed_hirs = Vec::with_capacity(patterns.len());
+        let mut relaxed_each = Vec::with_capacity(patterns.len());
+        let mut exact = Vec::with_capacity(patterns.len());
         let mut exact_ascii_bounds = Vec::with_capacity(patterns.len());
         for p in patterns {
             let hir = regex_syntax::parse(p).map_err(|e| err(e.to_string()))?;
-            let ascii = with_ascii_word_boundaries(hir.clone());
-            let config = meta::Config::new().auto_prefilter(prefilter_pays(&ascii));
-            exact_ascii_bounds.push(
+            // The Unicode regex keeps its prefilter: on the texts it serves,
+            // it is tried only anchored, where a prefilter plays no part.
+            exact.push(
                 meta::Regex::builder()
-                    .configure(config)
-                    .build_from_hir(&ascii)
+                    .build_from_hir(&hir)
                     .map_err(|e| err(e.to_string()))?,
             );
-            relaxed_hirs.push(without_word_boundaries(hir));
+            exact_ascii_bounds.push(build(&with_ascii_word_boundaries(hir.clone()))?);
+            let relaxed = without_word_boundaries(hir);
+            relaxed_each.push(build(&relaxed)?);
+            relaxed_hirs.push(relaxed);
         }
         let relaxed = meta::Regex::builder()
             .configure(meta::Config::new().match_kind(MatchKind::All))
@@ -75,6 +94,7 @@ impl RegexBank {
             .map_err(|e| err(e.to_string()))?;
         Ok(RegexBank {
             relaxed,
+            relaxed_each,
             exact,
             exact_ascii_bounds,
         })
@@ -115,18 +135,38 @@ impl RegexBank {
     /// Every match of regex `i`; `ascii_bounds` from [`ascii_bounds_suffice`].
     pub(super) fn find_all(&self, i: usize, text: &str, ascii_bounds: bool) -> Vec<(usize, usize)> {
         if ascii_bounds {
-            self.exact_ascii_bounds[i]
+            return self.exact_ascii_bounds[i]
                 .find_iter(text)
                 .filter(|m| !m.is_empty())
                 .map(|m| (m.start(), m.end()))
-                .collect()
-        } else {
-            self.exact[i]
-                .find_iter(text)
-                .filter(|m| !m.is_empty())
-                .map(|m| (m.start(), m.end()))
-                .collect()
+                .collect();
         }
+        // `find_iter` of the Unicode regex, by anchored tries at the starts
+        // the relaxed regex proposes, in order. From `at`, the exact
+        // regex's leftmost match starts at one of those starts, and
+        // anchored there it gives the same (leftmost-first) match. An empty
+        // match, which `find_iter` would step past, is stepped past here.
+        let (relaxed, exact) = (&self.relaxed_each[i], &self.exact[i]);
+        let mut found = Vec::new();
+        let mut at = 0;
+        while at <= text.len() {
+            let Some(proposed) = relaxed.search(&Input::new(text).range(at..)) else {
+                break;
+            };
+            let start = proposed.start();
+            let anchored = Input::new(text).range(start..).anchored(Anchored::Yes);
+            match exact.search(&anchored) {
+                Some(m) if !m.is_empty() => {
+                    found.push((m.start(), m.end()));
+                    at = m.end();
+                }
+                _ => {
+                    // The next char: a match starts on a char boundary.
+                    at = start + text[start..].chars().next().map_or(1, char::len_utf8);
+                }
+            }
+        }
+        found
     }
 }
 
@@ -227,6 +267,7 @@ fn is_word_look(look: Look) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use regex::Regex;
 
     fn bank(patterns: &[&str]) -> RegexBank {
         let owned: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
@@ -305,5 +346,80 @@ mod tests {
         )));
         // No literal prefix at all: nothing to decide.
         assert!(!prefilter_pays(&ascii(r"\w+ly\b")));
+    }
+
+    /// Patterns that stress the anchored tries: word boundaries inside and
+    /// at both ends, `\B`, empty matches, alternations whose first choice
+    /// is shorter, Unicode classes, literals with accents.
+    const TRICKY: &[&str] = &[
+        r"\b(CIN|SEND|TAF)\b",
+        r"(?i)\b(needed|need|no|any|get|got no)\s+(help|support)\b",
+        r"(?i)\bmoved\s+(\d+|\w+)\s+(times|placements|homes)\b",
+        r"(?i)\b(\d+|two|too many|new)\s+(social )?workers\b",
+        r"£\s?\d",
+        r"\bcafé\b",
+        r"\w+é\b",
+        r"\Bé\w*",
+        r"\b",
+        r"x*",
+        r"(?i)\b(a|ab)\b",
+        r"\b\w{2}\b",
+        r"(?i)naïve\w*\b",
+    ];
+
+    fn unicode_find_iter(pattern: &str, text: &str) -> Vec<(usize, usize)> {
+        Regex::new(pattern)
+            .unwrap()
+            .find_iter(text)
+            .filter(|m| !m.is_empty())
+            .map(|m| (m.start(), m.end()))
+            .collect()
+    }
+
+    #[test]
+    fn anchored_tries_equal_find_iter_on_examples() {
+        let b = bank(TRICKY);
+        for text in [
+            "Zoë got no help; we need support. café, cafés and Café",
+            "moved 3 times, moved éight homes, new social workers, ñ2 workers",
+            "naïveté naïve ab a abé éab CIN’s SEND-é £5 £ 6",
+            "éé é x xx é",
+            "",
+            "é",
+        ] {
+            for (i, p) in TRICKY.iter().enumerate() {
+                assert_eq!(
+                    b.find_all(i, text, false),
+                    unicode_find_iter(p, text),
+                    "{p} in {text:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// On texts mixing ASCII and non-ASCII letters, digits, spaces and
+        /// punctuation, the anchored tries find exactly `find_iter`'s matches.
+        #[test]
+        fn anchored_tries_equal_find_iter(
+            text in proptest::string::string_regex(
+                "(got no|help|support|moved|times|workers|social|new|two|café|naïve|é|ñ|x|ab|a|CIN|SEND|£|5| |  |\\.|’|-){0,24}"
+            ).unwrap()
+        ) {
+            static TRICKY_BANK: std::sync::LazyLock<RegexBank> =
+                std::sync::LazyLock::new(|| bank(TRICKY));
+            static REFERENCE: std::sync::LazyLock<Vec<Regex>> = std::sync::LazyLock::new(|| {
+                TRICKY.iter().map(|p| Regex::new(p).unwrap()).collect()
+            });
+            for (i, reference) in REFERENCE.iter().enumerate() {
+                let expected: Vec<(usize, usize)> = reference
+                    .find_iter(&text)
+                    .filter(|m| !m.is_empty())
+                    .map(|m| (m.start(), m.end()))
+                    .collect();
+                proptest::prop_assert_eq!(TRICKY_BANK.find_all(i, &text, false), expected, "{}", reference);
+            }
+        }
     }
 }
