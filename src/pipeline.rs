@@ -877,7 +877,7 @@ pub fn recode(
 ) -> Result<Outcome, PipelineError> {
     let manifest = read_manifest(out_dir)?;
     let opened = index::open(&out_dir.join(files::INDEX))?;
-    let stored = opened.all_units()?;
+    let mut stored_chunks = opened.units_in_order()?;
     let out = OutputDir::prepare(out_dir)?;
     let overrides = Overrides::load(out_dir)?;
     let questions = manifest.questions.clone();
@@ -911,18 +911,30 @@ pub fn recode(
         indexing: false,
         next_ord: 0,
     };
-    let bar = progress_bar(progress, stored.len() as u64, "coding");
+    let bar = progress_bar(progress, stored_chunks.len() as u64, "coding");
     let mut record = 0u64;
     let mut last_id: Option<String> = None;
     let mut pending: Vec<BatchItem> = Vec::new();
-    // The texts move into the batches (the few the report needs again come
-    // from the index), so `code` holds each text once.
-    let mut stored = stored.into_iter();
+    // The texts stream from the index a chunk at a time and move into the
+    // batches (the few the report needs again are read again), so `code`
+    // holds a few thousand texts, not the corpus.
+    let mut stored = Vec::new().into_iter();
     // Stored units back into responses, a batch at a time; a response's
     // units stay together across batch boundaries.
     let batches = std::iter::from_fn(|| {
         loop {
-            let chunk: Vec<StoredUnit> = stored.by_ref().take(BATCH).collect();
+            let mut chunk: Vec<StoredUnit> = Vec::with_capacity(BATCH);
+            while chunk.len() < BATCH {
+                if let Some(unit) = stored.next() {
+                    chunk.push(unit);
+                    continue;
+                }
+                match stored_chunks.next() {
+                    Some(Ok(units)) => stored = units.into_iter(),
+                    Some(Err(e)) => return Some(Err(e.into())),
+                    None => break,
+                }
+            }
             if chunk.is_empty() {
                 return (!pending.is_empty()).then(|| Ok(std::mem::take(&mut pending)));
             }

@@ -422,48 +422,108 @@ impl OpenIndex {
         self.units_with_term(term, MAX_UNITS)
     }
 
-    /// Every stored unit, in ordinal order. Decompressing the document store
-    /// is the bulk of `thematic code`, so blocks of documents are read in
-    /// parallel, each with its own store reader.
+    /// Every stored unit, in ordinal order, all at once (exports; `code`
+    /// streams them with [`OpenIndex::units_in_order`]).
     pub fn all_units(&self) -> Result<Vec<StoredUnit>, IndexError> {
-        use rayon::prelude::*;
-        const BLOCK: u32 = 8192;
+        let mut units = Vec::new();
+        for chunk in self.units_in_order()? {
+            units.extend(chunk?);
+        }
+        Ok(units)
+    }
+
+    /// Every stored unit in ordinal order, [`UNIT_CHUNK`] at a time, so only
+    /// one chunk of texts is held. The order comes from the `ord` fast field
+    /// (the indexing threads spread units over segments); each chunk is
+    /// decoded on every core, a part per task with its own store readers.
+    pub fn units_in_order(&self) -> Result<OrderedUnits, IndexError> {
         let searcher = self.reader.searcher();
-        let blocks: Vec<(usize, u32)> = searcher
-            .segment_readers()
-            .iter()
-            .enumerate()
-            .flat_map(|(s, seg)| {
-                (0..seg.max_doc())
-                    .step_by(BLOCK as usize)
-                    .map(move |d| (s, d))
-            })
-            .collect();
-        let tantivy_err = |source| IndexError::Tantivy {
-            path: "index".to_owned(),
-            source,
-        };
-        let parts: Vec<Vec<StoredUnit>> = blocks
-            .par_iter()
-            .map(|&(s, first)| {
-                let segment = &searcher.segment_readers()[s];
-                let store = segment
-                    .get_store_reader(4)
-                    .map_err(|e| tantivy_err(e.into()))?;
-                let alive = segment.alive_bitset();
-                let last = (first + BLOCK).min(segment.max_doc());
-                let mut out = Vec::with_capacity((last - first) as usize);
-                for doc_id in first..last {
-                    if alive.is_some_and(|a| !a.is_alive(doc_id)) {
-                        continue;
-                    }
-                    out.push(store.get::<StoredUnit>(doc_id).map_err(tantivy_err)?);
+        let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(searcher.num_docs() as usize);
+        for (s, segment) in searcher.segment_readers().iter().enumerate() {
+            let ords = segment.fast_fields().u64("ord").map_err(tantivy_error)?;
+            let alive = segment.alive_bitset();
+            for doc in 0..segment.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                if let Some(ord) = ords.first(doc) {
+                    order.push((ord, s as u32, doc));
+                }
+            }
+        }
+        order.sort_unstable();
+        Ok(OrderedUnits {
+            searcher,
+            order: order.into_iter().map(|(_, s, d)| (s, d)).collect(),
+            next: 0,
+        })
+    }
+}
+
+/// Units decoded per step of [`OrderedUnits`].
+pub const UNIT_CHUNK: usize = 8192;
+
+fn tantivy_error(source: tantivy::TantivyError) -> IndexError {
+    IndexError::Tantivy {
+        path: "index".to_owned(),
+        source,
+    }
+}
+
+/// The stream of [`OpenIndex::units_in_order`]: chunks of stored units.
+pub struct OrderedUnits {
+    searcher: tantivy::Searcher,
+    /// (segment, document) of every unit, by ordinal.
+    order: Vec<(u32, u32)>,
+    next: usize,
+}
+
+impl OrderedUnits {
+    /// Number of units the stream yields in all.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+impl Iterator for OrderedUnits {
+    type Item = Result<Vec<StoredUnit>, IndexError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use rayon::prelude::*;
+        // Documents in a part are mostly consecutive in one segment, so a
+        // store reader's block cache decompresses each block once.
+        const PART: usize = 512;
+        if self.next >= self.order.len() {
+            return None;
+        }
+        let end = (self.next + UNIT_CHUNK).min(self.order.len());
+        let chunk = &self.order[self.next..end];
+        self.next = end;
+        let segments = self.searcher.segment_readers();
+        let parts: Result<Vec<Vec<StoredUnit>>, IndexError> = chunk
+            .par_chunks(PART)
+            .map(|part| {
+                let mut stores: Vec<Option<tantivy::store::StoreReader>> =
+                    (0..segments.len()).map(|_| None).collect();
+                let mut out = Vec::with_capacity(part.len());
+                for &(s, doc) in part {
+                    let store = match &mut stores[s as usize] {
+                        Some(store) => store,
+                        empty => empty.insert(
+                            segments[s as usize]
+                                .get_store_reader(4)
+                                .map_err(|e| tantivy_error(e.into()))?,
+                        ),
+                    };
+                    out.push(store.get::<StoredUnit>(doc).map_err(tantivy_error)?);
                 }
                 Ok(out)
             })
-            .collect::<Result<_, IndexError>>()?;
-        let mut units: Vec<StoredUnit> = parts.into_iter().flatten().collect();
-        units.sort_unstable_by_key(|u| u.ord);
-        Ok(units)
+            .collect();
+        Some(parts.map(|parts| parts.into_iter().flatten().collect()))
     }
 }
