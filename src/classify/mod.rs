@@ -320,13 +320,24 @@ impl Classifier {
 
         let mut score = 0.0;
         let mut evidence = Vec::with_capacity(work.keywords.len() + work.rule_items.len());
-        let mut scored_keywords: Vec<u32> = Vec::new();
+        // A keyword scores once however often it occurs: a bit per keyword
+        // (on the stack for up to 256 of them) rather than a list searched
+        // at every occurrence, which a many-keyword codebook made quadratic.
+        let mut stack_bits = [0u64; 4];
+        let mut heap_bits = Vec::new();
+        let scored: &mut [u64] = if code.keywords.len() <= 256 {
+            &mut stack_bits
+        } else {
+            heap_bits.resize(code.keywords.len().div_ceil(64), 0u64);
+            &mut heap_bits
+        };
         for (occ, k) in &work.keywords {
             if !counts(occ) {
                 continue;
             }
-            if !scored_keywords.contains(k) {
-                scored_keywords.push(*k);
+            let (word, bit) = (*k as usize / 64, 1u64 << (*k % 64));
+            if scored[word] & bit == 0 {
+                scored[word] |= bit;
                 score += code.keywords[*k as usize].weight;
             }
             evidence.push(evidence_of(occ, Source::Keyword(*k)));

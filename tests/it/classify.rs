@@ -173,6 +173,21 @@ fn weights_and_min_score() {
 }
 
 #[test]
+fn a_keyword_counts_once_in_a_theme_of_hundreds() {
+    // More than 256 keywords: the once-per-keyword bookkeeping leaves the stack.
+    let mut keywords: Vec<String> = (0..300).map(|i| format!("\"zq{i}\"")).collect();
+    keywords.push("{ term = \"budget\", weight = 0.5 }".to_owned());
+    keywords.push("{ term = \"cost\", weight = 0.5 }".to_owned());
+    let c = one_theme(&format!(
+        "keywords = [{}]\nmin_score = 1.0",
+        keywords.join(", ")
+    ));
+    assert!(!fires(&c, "budget budget budget"), "a keyword counts once");
+    assert!(fires(&c, "the budget and the cost"));
+    assert!(fires(&c, "zq299 alone"), "the last keyword weighs 1");
+}
+
+#[test]
 fn flags_are_not_themes() {
     let c = classifier(
         "name = \"t\"\n[[theme]]\nid = \"care\"\nkeywords = [\"foster\"]\n[[flag]]\nid = \"safeguarding\"\nkeywords = [\"hits me\"]\n",
