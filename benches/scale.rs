@@ -7,10 +7,11 @@
 //! (`thematic run`, every report) and the index-only baseline (`thematic
 //! index-only`: same reader, schema and tokenizer, no coding or reports). It
 //! prints wall time, docs/s, MB/s, peak RSS (from `wait4`'s rusage) and the
-//! pipeline / index-only ratio, and the time of `thematic code` re-coding
-//! the run. The machine's speed drifts by a third over minutes, so each
-//! size runs the three commands in turn `THEMATIC_SCALE_REPEATS` times
-//! (default 3 up to 300,000 responses, 1 above) and prints the medians.
+//! pipeline / index-only ratio, and the time and peak RSS of `thematic
+//! code` re-coding the run. The machine's speed drifts by a third over
+//! minutes, so each size runs the three commands in turn
+//! `THEMATIC_SCALE_REPEATS` times (default 3 up to 300,000 responses, 1
+//! above) and prints the medians.
 //! Nothing here runs under `cargo test`.
 
 use std::path::PathBuf;
@@ -75,7 +76,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("thematic scale benchmark ({cores} cores); corpora: synth.py --seed 1 --format jsonl");
     println!(
-        "{:>9} {:>8} | {:>8} {:>9} {:>7} {:>9} | {:>8} {:>9} | {:>6} {:>9} | {:>7}",
+        "{:>9} {:>8} | {:>8} {:>9} {:>7} {:>9} | {:>8} {:>9} | {:>6} {:>9} | {:>7} {:>9}",
         "responses",
         "MB",
         "run s",
@@ -86,7 +87,8 @@ fn main() {
         "peak MB",
         "ratio",
         "µs/resp",
-        "code s"
+        "code s",
+        "peak MB"
     );
     let tmp = std::env::temp_dir().join(format!("thematic-scale-{}", std::process::id()));
     for n in sizes {
@@ -133,7 +135,7 @@ fn main() {
             );
         }
         println!(
-            "{:>9} {:>8.0} | {:>8.2} {:>9.0} {:>7.1} {:>9.0} | {:>8.2} {:>9.0} | {:>6.2} {:>9.1} | {:>7.2}",
+            "{:>9} {:>8.0} | {:>8.2} {:>9.0} {:>7.1} {:>9.0} | {:>8.2} {:>9.0} | {:>6.2} {:>9.1} | {:>7.2} {:>9.0}",
             n,
             mb,
             run.wall,
@@ -144,7 +146,8 @@ fn main() {
             idx.peak_rss_mb,
             run.wall / idx.wall,
             run.wall * 1e6 / n as f64,
-            code.wall
+            code.wall,
+            code.peak_rss_mb
         );
         let _ = std::fs::remove_dir_all(&out_run);
         let _ = std::fs::remove_dir_all(&out_idx);
