@@ -390,18 +390,14 @@ impl OpenIndex {
     ) -> Result<Vec<StoredUnit>, IndexError> {
         use tantivy::collector::TopDocs;
         use tantivy::query::TermQuery;
-        let tantivy_err = |source| IndexError::Tantivy {
-            path: "index".to_owned(),
-            source,
-        };
         let searcher = self.reader.searcher();
         let query = TermQuery::new(term, IndexRecordOption::Basic);
         let top = searcher
             .search(&query, &TopDocs::with_limit(limit).order_by_score())
-            .map_err(tantivy_err)?;
+            .map_err(tantivy_error)?;
         let mut units = Vec::with_capacity(top.len());
         for (_, addr) in top {
-            units.push(searcher.doc::<StoredUnit>(addr).map_err(tantivy_err)?);
+            units.push(searcher.doc::<StoredUnit>(addr).map_err(tantivy_error)?);
         }
         units.sort_unstable_by_key(|u| u.ord);
         Ok(units)
