@@ -814,7 +814,7 @@ pub fn run(
     index.finish()?;
     bar.finish_and_clear();
 
-    let staged_index = index::open(&index_dir)?;
+    let staged_index = index::open_for_reading_through(&index_dir)?;
     let text_of = |ord| staged_index.text_by_ord(ord);
     let report = finish_reports(&out, aggregator, records_read, &text_of)?;
     let manifest = Manifest {
@@ -876,7 +876,7 @@ pub fn recode(
     progress: bool,
 ) -> Result<Outcome, PipelineError> {
     let manifest = read_manifest(out_dir)?;
-    let opened = index::open(&out_dir.join(files::INDEX))?;
+    let opened = index::open_for_reading_through(&out_dir.join(files::INDEX))?;
     let mut stored_chunks = opened.units_in_order()?;
     let out = OutputDir::prepare(out_dir)?;
     let overrides = Overrides::load(out_dir)?;

@@ -88,7 +88,7 @@ impl FinishedRun {
     /// codes the whole answer.
     pub(crate) fn load(out_dir: &Path) -> Result<FinishedRun, ExportError> {
         let mut codes = read_codes(&out_dir.join(files::CODES_JSONL))?;
-        let units = index::open(&out_dir.join(files::INDEX))?.all_units()?;
+        let units = index::open_for_reading_through(&out_dir.join(files::INDEX))?.all_units()?;
         let overrides = crate::overrides::Overrides::load(out_dir)?;
         for u in &units {
             let Some(line) = codes.get_mut(&u.ord) else {

@@ -14,6 +14,8 @@
 //! term wire string split by the `thematic-terms` tokenizer, so each answer
 //! is tokenised once (see `text::tantivy_bridge`).
 
+mod pread;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -195,7 +197,27 @@ pub struct OpenIndex {
     pub fields: Fields,
 }
 
+/// Open the index for searching: files are mapped, which suits the random
+/// access of term dictionaries and postings.
 pub fn open(dir: &Path) -> Result<OpenIndex, IndexError> {
+    let directory = MmapDirectory::open(dir).map_err(|e| IndexError::Tantivy {
+        path: dir.display().to_string(),
+        source: e.into(),
+    })?;
+    open_in(dir, Box::new(directory))
+}
+
+/// Open the index for passes over its stored texts (`code`, `report`, the
+/// end of `run`): files are read with positional reads, so the store's pages
+/// never join the resident set (see [`pread`]).
+pub fn open_for_reading_through(dir: &Path) -> Result<OpenIndex, IndexError> {
+    open_in(dir, Box::new(pread::PreadDirectory::open(dir)))
+}
+
+fn open_in(
+    dir: &Path,
+    directory: Box<dyn tantivy::directory::Directory>,
+) -> Result<OpenIndex, IndexError> {
     let path = dir.display().to_string();
     if !dir.join("meta.json").is_file() {
         return Err(IndexError::Missing { path });
@@ -204,10 +226,6 @@ pub fn open(dir: &Path) -> Result<OpenIndex, IndexError> {
         path: path.clone(),
         source,
     };
-    let directory = MmapDirectory::open(dir).map_err(|e| IndexError::Tantivy {
-        path: path.clone(),
-        source: e.into(),
-    })?;
     let mut index = Index::open(directory).map_err(tantivy_err)?;
     register(&index);
     // A batch run leaves several segments (no merging, see

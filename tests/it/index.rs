@@ -80,3 +80,32 @@ fn a_phrase_from_dev_is_found_in_the_index() {
         .unwrap();
     assert!(exact_hits > 0 && exact_hits <= searcher.num_docs() as usize);
 }
+
+/// `code`, `report` and the end of `run` read the store through positional
+/// reads instead of a mapping; both ways must give the same units.
+#[test]
+fn reading_through_gives_the_units_the_mapped_index_gives() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let mapped = thematic::index::open(&out.join("index")).unwrap();
+    let read = thematic::index::open_for_reading_through(&out.join("index")).unwrap();
+    let units = mapped.all_units().unwrap();
+    assert!(units.len() > 100, "the bundled sample has its responses");
+    assert_eq!(read.all_units().unwrap(), units);
+    for ord in [0, units.len() as u64 / 2, units.len() as u64 - 1] {
+        let text = read.text_by_ord(ord);
+        assert!(text.as_deref().is_some_and(|t| !t.is_empty()));
+        assert_eq!(text, mapped.text_by_ord(ord));
+    }
+    assert_eq!(read.text_by_ord(units.len() as u64), None);
+    // A missing index is the same clear error either way.
+    assert!(matches!(
+        thematic::index::open_for_reading_through(&dir.path().join("nowhere")),
+        Err(thematic::index::IndexError::Missing { .. })
+    ));
+}
