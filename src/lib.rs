@@ -19,6 +19,7 @@
 //! | [`eval`]     | precision/recall/F1/kappa against gold labels               |
 //! | [`output`]   | output directory lock, staging and atomic commit            |
 //! | [`pipeline`] | `run`, `code`, `report` end to end                          |
+//! | [`spool`]    | per-response state kept on disk until a run's end           |
 
 pub mod classify;
 pub mod codebook;
@@ -32,4 +33,5 @@ pub mod pipeline;
 pub mod report;
 pub mod search;
 pub mod serve;
+pub mod spool;
 pub mod text;

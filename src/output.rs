@@ -298,6 +298,16 @@ pub struct StagedWriter {
     inner: BufWriter<File>,
 }
 
+impl Write for StagedWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 impl StagedWriter {
     pub fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
         self.inner.write_all(line)?;

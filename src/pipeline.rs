@@ -550,11 +550,23 @@ fn flagged_line(
     serde_json::to_vec(&line).unwrap_or_default()
 }
 
-fn units_writer(codebook: &Codebook) -> UnitsWriter {
-    UnitsWriter::new(
+/// units.bin's writer, its rows spooled in the output's staging directory.
+fn units_writer(codebook: &Codebook, out: &OutputDir) -> UnitsWriter {
+    let mut units = UnitsWriter::new(
         codebook.themes.iter().map(|t| t.id.clone()).collect(),
         codebook.flags.iter().map(|t| t.id.clone()).collect(),
-    )
+    );
+    units.spool_in(out.staging());
+    units
+}
+
+/// Stream units.bin out of its spool and start syncing it.
+fn write_units(out: &OutputDir, out_name: &str, units: &UnitsWriter) -> Result<(), PipelineError> {
+    let mut w = out.create_stream(UNITS_FILE)?;
+    units
+        .write_to(&mut w)
+        .map_err(|e| write_error(out_name, UNITS_FILE, e))?;
+    finish_stream(out, out_name, w)
 }
 
 /// Finish the report and stage every report file. report.xlsx's Codes
@@ -569,7 +581,14 @@ fn finish_reports(
     records_read: u64,
     text_of: &dyn Fn(u64) -> Option<String>,
 ) -> Result<Arc<Report>, PipelineError> {
-    let rows = Arc::new(aggregator.response_rows());
+    let spool_error = |e: std::io::Error| PipelineError::Run {
+        path: out.root().display().to_string(),
+        message: format!(
+            "cannot read back the response rows and campaign signatures spooled in its \
+             staging directory: {e}; check the disk, then run again"
+        ),
+    };
+    let rows = Arc::new(aggregator.response_rows().map_err(spool_error)?);
     let xlsx_error = |message: String| PipelineError::Run {
         path: files::REPORT_XLSX.to_owned(),
         message: format!("cannot build the workbook: {message}"),
@@ -591,13 +610,7 @@ fn finish_reports(
                 files::FLAGGED,
                 text_of,
             )
-            .map_err(|e| PipelineError::Run {
-                path: out.root().display().to_string(),
-                message: format!(
-                    "cannot read back the campaign signatures spooled in its staging \
-                     directory: {e}; check the disk, then run again"
-                ),
-            });
+            .map_err(spool_error);
         // On an error the sender drops here, so the workbook thread ends and
         // the scope's wait for it returns.
         let report = Arc::new(report?);
@@ -744,8 +757,9 @@ pub fn run(
         questions.clone(),
         settings.report.clone(),
     );
-    // The signatures wait on disk while the index writer holds its budget.
-    aggregator.spool_signatures_in(out.staging());
+    // Per-response rows and signatures wait on disk while the index writer
+    // holds its budget.
+    aggregator.spool_in(out.staging());
     let sinks = Sinks {
         codebook: classifier.codebook(),
         questions: &questions,
@@ -754,7 +768,7 @@ pub fn run(
         flagged: out.create_stream(files::FLAGGED)?,
         rejects: Some(out.create_stream(files::REJECTS)?),
         aggregator,
-        units: units_writer(classifier.codebook()),
+        units: units_writer(classifier.codebook(), &out),
         out_name: out_name.clone(),
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
@@ -807,7 +821,7 @@ pub fn run(
         units,
         ..
     } = sinks;
-    out.write_file(UNITS_FILE, &units.to_bytes())?;
+    write_units(&out, &out_name, &units)?;
     for w in [Some(codes), Some(flagged), rejects].into_iter().flatten() {
         finish_stream(&out, &out_name, w)?;
     }
@@ -890,7 +904,7 @@ pub fn recode(
         flagged: out.create_stream(files::FLAGGED)?,
         rejects: None,
         aggregator: Aggregator::new(classifier.codebook(), questions.clone(), options.clone()),
-        units: units_writer(classifier.codebook()),
+        units: units_writer(classifier.codebook(), &out),
         out_name: out_dir.display().to_string(),
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
@@ -904,6 +918,7 @@ pub fn recode(
             }
         }
     }
+    sinks.aggregator.spool_in(out.staging());
     let mut coder = Coder {
         classifier,
         questions: &questions,
@@ -975,9 +990,10 @@ pub fn recode(
         units,
         ..
     } = sinks;
-    out.write_file(UNITS_FILE, &units.to_bytes())?;
+    let out_name = out_dir.display().to_string();
+    write_units(&out, &out_name, &units)?;
     for w in [codes, flagged] {
-        finish_stream(&out, &out_dir.display().to_string(), w)?;
+        finish_stream(&out, &out_name, w)?;
     }
     let text_of = |ord: u64| opened.text_by_ord(ord);
     let report = finish_reports(&out, aggregator, manifest.records_read, &text_of)?;

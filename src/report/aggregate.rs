@@ -12,6 +12,7 @@ use super::{
 use crate::classify::Coding;
 use crate::codebook::Codebook;
 use crate::corpus::Reject;
+use crate::spool::{ByteSpool, SpoolReader, put_varint};
 use crate::text::{Token, TokenizedText};
 
 /// Quote candidates kept per theme while streaming.
@@ -36,63 +37,138 @@ pub struct UnitInput<'a> {
     pub signature: &'a Signature,
 }
 
-/// What the report needs of every response, in flat arrays: a few dozen
-/// bytes per response rather than a struct of four small heap vectors
-/// (this is what grows with the corpus while a run codes).
+/// What the report needs of every response: one compact row each (varints),
+/// appended to a [`ByteSpool`] once the response's last unit is in, so
+/// during a run they wait on disk (a few dozen bytes per response were the
+/// state that grew with the corpus while a run coded) and are read back in
+/// order, by whole passes, when the report is built.
 #[derive(Default)]
 struct ResponseTable {
-    records: Vec<u64>,
-    /// Ordinal of each response's first unit.
-    first_units: Vec<u64>,
-    ids: String,
-    /// Response `i`'s id is `ids[id_starts[i]..id_starts[i + 1]]` (the last
-    /// runs to the end); the lists below are laid out the same way.
-    id_starts: Vec<u32>,
-    /// (attribute, value index) pairs.
-    attrs: Vec<(u16, u32)>,
-    attr_starts: Vec<u32>,
-    /// (question, theme) pairs coded, laid out the same way.
-    themes: Vec<(u16, u16)>,
-    theme_starts: Vec<u32>,
-    flags: Vec<u16>,
-    flag_starts: Vec<u32>,
-    empty: Vec<bool>,
+    rows: ByteSpool,
+    /// Rows in `rows`.
+    sealed: usize,
+    /// The response still receiving units; its row is written when the
+    /// next response begins or the table is sealed.
+    open: Option<ResponseRow>,
 }
 
 /// One response of a [`ResponseTable`].
-struct ResponseView<'a> {
+#[derive(Default)]
+struct ResponseRow {
     record: u64,
     first_unit: u64,
-    id: &'a str,
-    attrs: &'a [(u16, u32)],
-    themes: &'a [(u16, u16)],
+    id: String,
+    /// (attribute, value index) pairs.
+    attrs: Vec<(u16, u32)>,
+    /// (question, theme) pairs coded.
+    themes: Vec<(u16, u16)>,
     empty: bool,
-    flags: &'a [u16],
+    flags: Vec<u16>,
+}
+
+impl ResponseRow {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.record);
+        put_varint(out, self.first_unit);
+        put_varint(out, self.id.len() as u64);
+        out.extend_from_slice(self.id.as_bytes());
+        out.push(u8::from(self.empty));
+        put_varint(out, self.attrs.len() as u64);
+        for (a, v) in &self.attrs {
+            put_varint(out, u64::from(*a));
+            put_varint(out, u64::from(*v));
+        }
+        put_varint(out, self.themes.len() as u64);
+        for (q, t) in &self.themes {
+            put_varint(out, u64::from(*q));
+            put_varint(out, u64::from(*t));
+        }
+        put_varint(out, self.flags.len() as u64);
+        for f in &self.flags {
+            put_varint(out, u64::from(*f));
+        }
+    }
+
+    /// Decode the next row into `self`, reusing its buffers.
+    fn decode(&mut self, r: &mut SpoolReader<'_>) -> std::io::Result<()> {
+        fn small<T: TryFrom<u64>>(r: &mut SpoolReader<'_>) -> std::io::Result<T> {
+            T::try_from(r.varint()?).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "a spooled response row holds a number out of range",
+                )
+            })
+        }
+        self.record = r.varint()?;
+        self.first_unit = r.varint()?;
+        let id_len: usize = small(r)?;
+        let mut id = std::mem::take(&mut self.id).into_bytes();
+        id.resize(id_len, 0);
+        std::io::Read::read_exact(r, &mut id)?;
+        self.id = String::from_utf8(id).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a spooled response id is not UTF-8",
+            )
+        })?;
+        self.empty = r.byte()?.is_some_and(|b| b == 1);
+        self.attrs.clear();
+        for _ in 0..r.varint()? {
+            self.attrs.push((small(r)?, small(r)?));
+        }
+        self.themes.clear();
+        for _ in 0..r.varint()? {
+            self.themes.push((small(r)?, small(r)?));
+        }
+        self.flags.clear();
+        for _ in 0..r.varint()? {
+            self.flags.push(small(r)?);
+        }
+        Ok(())
+    }
 }
 
 impl ResponseTable {
+    fn in_dir(dir: &std::path::Path) -> Self {
+        ResponseTable {
+            rows: ByteSpool::in_dir(dir),
+            ..Self::default()
+        }
+    }
+
     fn len(&self) -> usize {
-        self.records.len()
+        self.sealed + usize::from(self.open.is_some())
     }
 
     fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
     }
 
     fn last_record(&self) -> Option<u64> {
-        self.records.last().copied()
+        self.open.as_ref().map(|r| r.record)
     }
 
     fn push(&mut self, record: u64, first_unit: u64, id: &str, attrs: &[(u16, u32)]) {
-        self.records.push(record);
-        self.first_units.push(first_unit);
-        self.id_starts.push(self.ids.len() as u32);
-        self.ids.push_str(id);
-        self.attr_starts.push(self.attrs.len() as u32);
-        self.attrs.extend_from_slice(attrs);
-        self.theme_starts.push(self.themes.len() as u32);
-        self.flag_starts.push(self.flags.len() as u32);
-        self.empty.push(true);
+        self.seal();
+        self.open = Some(ResponseRow {
+            record,
+            first_unit,
+            id: id.to_owned(),
+            attrs: attrs.to_vec(),
+            themes: Vec::new(),
+            empty: true,
+            flags: Vec::new(),
+        });
+    }
+
+    /// Write the open row out; every row is then in `rows`.
+    fn seal(&mut self) {
+        if let Some(row) = self.open.take() {
+            let mut bytes = Vec::with_capacity(64);
+            row.encode(&mut bytes);
+            self.rows.append(&bytes);
+            self.sealed += 1;
+        }
     }
 
     /// Note a unit of the last response.
@@ -102,38 +178,30 @@ impl ResponseTable {
         themes: impl Iterator<Item = (u16, u16)>,
         flags: &[u16],
     ) {
-        if !empty && let Some(e) = self.empty.last_mut() {
-            *e = false;
+        let Some(row) = &mut self.open else { return };
+        if !empty {
+            row.empty = false;
         }
-        self.themes.extend(themes);
-        let first_flag = self.flag_starts.last().copied().unwrap_or(0) as usize;
+        row.themes.extend(themes);
         for f in flags {
-            if !self.flags[first_flag..].contains(f) {
-                self.flags.push(*f);
+            if !row.flags.contains(f) {
+                row.flags.push(*f);
             }
         }
     }
 
-    fn range(starts: &[u32], i: usize, len: usize) -> std::ops::Range<usize> {
-        let a = starts[i] as usize;
-        let b = starts.get(i + 1).map_or(len, |b| *b as usize);
-        a..b
-    }
-
-    fn get(&self, i: usize) -> ResponseView<'_> {
-        ResponseView {
-            record: self.records[i],
-            first_unit: self.first_units[i],
-            id: &self.ids[Self::range(&self.id_starts, i, self.ids.len())],
-            attrs: &self.attrs[Self::range(&self.attr_starts, i, self.attrs.len())],
-            themes: &self.themes[Self::range(&self.theme_starts, i, self.themes.len())],
-            empty: self.empty[i],
-            flags: &self.flags[Self::range(&self.flag_starts, i, self.flags.len())],
+    /// Every row, in order, to `each` with its position (seal first).
+    fn scan(&self, mut each: impl FnMut(usize, &ResponseRow)) -> std::io::Result<()> {
+        let mut reader = self.rows.reader();
+        let mut row = ResponseRow::default();
+        for i in 0..self.sealed {
+            row.decode(&mut reader)?;
+            each(i, &row);
         }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = ResponseView<'_>> {
-        (0..self.len()).map(|i| self.get(i))
+        if let Some(open) = &self.open {
+            each(self.sealed, open);
+        }
+        Ok(())
     }
 }
 
@@ -208,11 +276,13 @@ impl Aggregator {
         }
     }
 
-    /// Keep the campaign signatures in an unnamed file in `dir` rather than
-    /// in memory until [`Aggregator::finish`] (see [`SignatureSpool`]).
-    pub fn spool_signatures_in(&mut self, dir: &std::path::Path) {
-        if self.signatures.is_empty() {
+    /// Keep the per-response rows and campaign signatures in unnamed files
+    /// in `dir` rather than in memory until [`Aggregator::finish`] (see
+    /// [`crate::spool`]). Call before the first unit.
+    pub fn spool_in(&mut self, dir: &std::path::Path) {
+        if self.responses.is_empty() {
             self.signatures = SignatureSpool::in_dir(dir);
+            self.responses = ResponseTable::in_dir(dir);
         }
     }
 
@@ -329,7 +399,7 @@ impl Aggregator {
     /// The per-response rows of codes.csv and the Codes sheet, as coded so
     /// far. Built before [`Aggregator::finish`] so the spreadsheet can start
     /// while the rest of the report is computed.
-    pub fn response_rows(&self) -> ResponseRows {
+    pub fn response_rows(&self) -> std::io::Result<ResponseRows> {
         build_rows(
             &self.responses,
             &self.attr_names,
@@ -376,7 +446,19 @@ impl Aggregator {
         let mut group_sizes = vec![0u64; group_values];
         let mut crosstab = vec![vec![0u64; group_values]; n_themes];
 
-        for r in self.responses.iter() {
+        // Campaign members' ids, and the first member's first unit, for
+        // the campaign list: members ascend, as the scan does.
+        let mut member_ids: Vec<Vec<String>> =
+            groups.iter().map(|m| Vec::with_capacity(m.len())).collect();
+        let mut first_units: Vec<u64> = vec![0; groups.len()];
+        self.responses.scan(|position, r| {
+            if let Some(g) = group_of[position] {
+                let ids = &mut member_ids[g as usize];
+                if ids.is_empty() {
+                    first_units[g as usize] = r.first_unit;
+                }
+                ids.push(r.id.clone());
+            }
             let mut themes: Vec<u16> = r.themes.iter().map(|(_, t)| *t).collect();
             themes.sort_unstable();
             themes.dedup();
@@ -395,7 +477,7 @@ impl Aggregator {
             if !r.flags.is_empty() {
                 flagged += 1;
             }
-            for f in r.flags {
+            for f in &r.flags {
                 flag_counts[*f as usize] += 1;
             }
             let response_index = r.record as usize;
@@ -417,13 +499,13 @@ impl Aggregator {
                     }
                 }
             }
-            let mut qt: Vec<(u16, u16)> = r.themes.to_vec();
+            let mut qt: Vec<(u16, u16)> = r.themes.clone();
             qt.sort_unstable();
             qt.dedup();
             for (q, t) in qt {
                 by_question[t as usize][q as usize] += 1;
             }
-        }
+        })?;
 
         for gt in &group_themes {
             for (t, has) in gt.iter().enumerate() {
@@ -536,12 +618,12 @@ impl Aggregator {
             themes,
             crosstab: crosstab_report,
             views_held_by_few: views,
-            campaigns: groups
-                .iter()
+            campaigns: member_ids
+                .into_iter()
+                .zip(first_units)
                 .enumerate()
-                .map(|(g, members)| {
-                    let first = self.responses.get(members[0] as usize);
-                    let text = text_of(first.first_unit).unwrap_or_default();
+                .map(|(g, (members, first_unit))| {
+                    let text = text_of(first_unit).unwrap_or_default();
                     let mut representative: String =
                         redact(&display_safe(&text)).chars().take(400).collect();
                     if representative.chars().count() >= 400 {
@@ -551,10 +633,7 @@ impl Aggregator {
                         id: format!("C{}", g + 1),
                         size: members.len() as u64,
                         representative,
-                        members: members
-                            .iter()
-                            .map(|m| self.responses.get(*m as usize).id.to_owned())
-                            .collect(),
+                        members,
                     }
                 })
                 .collect(),
@@ -725,7 +804,7 @@ fn build_rows(
     attr_values: &[(Vec<String>, HashMap<String, u32>)],
     questions: &[String],
     themes: &[CodeInfo],
-) -> ResponseRows {
+) -> std::io::Result<ResponseRows> {
     let several = questions.len() > 1;
     let theme_columns: Vec<String> = if several {
         questions
@@ -739,11 +818,15 @@ fn build_rows(
     let nc = theme_columns.len();
     let mut attribute_cells = vec![ResponseRows::ABSENT; responses.len() * na];
     let mut code_cells = vec![false; responses.len() * nc];
-    for (i, r) in responses.iter().enumerate() {
-        for (a, v) in r.attrs {
+    let mut ids = String::new();
+    let mut id_starts = Vec::with_capacity(responses.len());
+    responses.scan(|i, r| {
+        id_starts.push(ids.len() as u32);
+        ids.push_str(&r.id);
+        for (a, v) in &r.attrs {
             attribute_cells[i * na + *a as usize] = *v;
         }
-        for (q, t) in r.themes {
+        for (q, t) in &r.themes {
             let col = if several {
                 *q as usize * themes.len() + *t as usize
             } else {
@@ -751,16 +834,16 @@ fn build_rows(
             };
             code_cells[i * nc + col] = true;
         }
-    }
-    ResponseRows {
+    })?;
+    Ok(ResponseRows {
         attribute_names: attr_names.to_vec(),
         theme_columns,
         attribute_values: attr_values.iter().map(|(v, _)| v.clone()).collect(),
-        ids: responses.ids.clone(),
-        id_starts: responses.id_starts.clone(),
+        ids,
+        id_starts,
         attribute_cells,
         code_cells,
-    }
+    })
 }
 
 /// The sentence with the most evidence spans, the earliest among equals.
@@ -774,4 +857,52 @@ fn densest_sentence(evidence: &[crate::classify::Evidence]) -> Option<u32> {
         }
     }
     best.map(|(s, _)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows spilled to disk come back as pushed, in order, the open one
+    /// last, in memory or spooled.
+    #[test]
+    fn response_rows_come_back_as_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 60_000u64;
+        let id = |i: u64| format!("résp-{i}-{}", "x".repeat((i % 40) as usize));
+        for mut table in [ResponseTable::default(), ResponseTable::in_dir(dir.path())] {
+            for i in 0..n {
+                let attrs: Vec<(u16, u32)> =
+                    (0..(i % 4) as u16).map(|a| (a, i as u32 * 7)).collect();
+                table.push(i, i * 3, &id(i), &attrs);
+                for q in 0..(i % 3) {
+                    let themes = (0..(i % 5) as u16).map(|t| (q as u16, t * 1000));
+                    let flags = if i % 11 == 0 { vec![0, 1, 0] } else { vec![] };
+                    table.add_to_last(i % 7 == 0, themes, &flags);
+                }
+            }
+            assert_eq!(table.len(), n as usize);
+            let mut seen = 0u64;
+            table
+                .scan(|position, r| {
+                    let i = position as u64;
+                    assert_eq!((r.record, r.first_unit), (i, i * 3));
+                    assert_eq!(r.id, id(i));
+                    assert_eq!(r.attrs.len() as u64, i % 4);
+                    assert!(r.attrs.iter().all(|(_, v)| *v == i as u32 * 7));
+                    assert_eq!(r.themes.len() as u64, (i % 3) * (i % 5));
+                    assert!(
+                        r.themes
+                            .iter()
+                            .all(|(q, t)| u64::from(*q) < i % 3 && t % 1000 == 0)
+                    );
+                    let flagged = i.is_multiple_of(11) && !i.is_multiple_of(3);
+                    assert_eq!(r.flags, if flagged { vec![0, 1] } else { vec![] });
+                    assert_eq!(r.empty, i.is_multiple_of(3) || i.is_multiple_of(7));
+                    seen += 1;
+                })
+                .unwrap();
+            assert_eq!(seen, n);
+        }
+    }
 }

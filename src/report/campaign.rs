@@ -18,6 +18,7 @@
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
 
+use crate::spool::ByteSpool;
 use crate::text::TokenizedText;
 
 pub const BINS: usize = 128;
@@ -125,108 +126,78 @@ impl Signature {
 /// Bytes of one signature on disk: `exact`, `words`, then the bins.
 const SIGNATURE_BYTES: usize = 8 + 4 + BINS;
 
-/// Signatures spilled to disk at a time.
-const SPOOL_CHUNK: usize = 4096;
-
 /// A run's signatures in response order. Campaigns are grouped only once
 /// every response is read, so the signatures are the largest per-response
 /// state of a run (140 bytes each); spooled, they wait on disk while the
 /// index writer holds its memory, and come back for grouping after it has
 /// gone. Without a directory they stay in memory.
 pub struct SignatureSpool {
-    /// The latest signatures; the last is always here, so an answer of the
-    /// same response can still be merged into it.
-    buffer: Vec<Signature>,
-    /// Anonymous file of `spilled` signatures, once the buffer first fills.
-    file: Option<std::fs::File>,
-    spilled: usize,
-    dir: Option<std::path::PathBuf>,
+    /// Every signature but the last, [`SIGNATURE_BYTES`] each.
+    spooled: ByteSpool,
+    /// The latest signature, so an answer of the same response can still
+    /// be merged into it.
+    last: Option<Signature>,
+    len: usize,
 }
 
 impl SignatureSpool {
     pub fn in_memory() -> Self {
-        SignatureSpool {
-            buffer: Vec::new(),
-            file: None,
-            spilled: 0,
-            dir: None,
-        }
+        Self::on(ByteSpool::in_memory())
     }
 
-    /// Spill to an unnamed file in `dir` (the output's staging directory,
-    /// so the spool uses the disk the outputs go to, not a RAM-backed /tmp).
+    /// Spill to an unnamed file in `dir` (see [`ByteSpool::in_dir`]).
     pub fn in_dir(dir: &std::path::Path) -> Self {
+        Self::on(ByteSpool::in_dir(dir))
+    }
+
+    fn on(spooled: ByteSpool) -> Self {
         SignatureSpool {
-            dir: Some(dir.to_owned()),
-            ..Self::in_memory()
+            spooled,
+            last: None,
+            len: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.spilled + self.buffer.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     pub fn push(&mut self, sig: Signature) {
-        if self.buffer.len() >= SPOOL_CHUNK && self.spill().is_err() {
-            // A disk that refuses the spool only costs memory: keep the
-            // signatures here from now on.
-            self.dir = None;
+        if let Some(previous) = self.last.replace(sig) {
+            let mut bytes = [0u8; SIGNATURE_BYTES];
+            bytes[..8].copy_from_slice(&previous.exact.to_le_bytes());
+            bytes[8..12].copy_from_slice(&previous.words.to_le_bytes());
+            bytes[12..].copy_from_slice(&previous.mins);
+            self.spooled.append(&bytes);
         }
-        self.buffer.push(sig);
+        self.len += 1;
     }
 
     pub fn last_mut(&mut self) -> Option<&mut Signature> {
-        self.buffer.last_mut()
-    }
-
-    fn spill(&mut self) -> std::io::Result<()> {
-        use std::io::Write;
-        let Some(dir) = self.dir.as_deref() else {
-            return Ok(()); // in memory: nothing to spill
-        };
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(tempfile::tempfile_in(dir)?),
-        };
-        let mut bytes = Vec::with_capacity(self.buffer.len() * SIGNATURE_BYTES);
-        for sig in &self.buffer {
-            bytes.extend_from_slice(&sig.exact.to_le_bytes());
-            bytes.extend_from_slice(&sig.words.to_le_bytes());
-            bytes.extend_from_slice(&sig.mins);
-        }
-        file.write_all(&bytes)?;
-        // Counted only once written whole: a failed write leaves the buffer
-        // in memory and the file's tail unread.
-        self.spilled += self.buffer.len();
-        self.buffer.clear();
-        Ok(())
+        self.last.as_mut()
     }
 
     /// Every signature, in order.
     pub fn into_vec(self) -> std::io::Result<Vec<Signature>> {
-        use std::io::{Read, Seek};
-        let mut out = Vec::with_capacity(self.len());
-        if let Some(mut file) = self.file {
-            file.seek(std::io::SeekFrom::Start(0))?;
-            let mut reader = std::io::BufReader::new(file);
-            for _ in 0..self.spilled {
-                // Field by field, as `spill` wrote them.
-                let (mut exact, mut words, mut mins) = ([0u8; 8], [0u8; 4], [0u8; BINS]);
-                reader.read_exact(&mut exact)?;
-                reader.read_exact(&mut words)?;
-                reader.read_exact(&mut mins)?;
-                out.push(Signature {
-                    exact: u64::from_le_bytes(exact),
-                    words: u32::from_le_bytes(words),
-                    mins,
-                });
-            }
+        use std::io::Read;
+        let mut out = Vec::with_capacity(self.len);
+        let mut reader = self.spooled.reader();
+        let mut bytes = [0u8; SIGNATURE_BYTES];
+        for _ in 1..self.len {
+            reader.read_exact(&mut bytes)?;
+            let (exact, rest) = bytes.split_at(8);
+            let (words, mins) = rest.split_at(4);
+            out.push(Signature {
+                exact: u64::from_le_bytes(exact.try_into().unwrap_or_default()),
+                words: u32::from_le_bytes(words.try_into().unwrap_or_default()),
+                mins: mins.try_into().unwrap_or([0; BINS]),
+            });
         }
-        out.extend(self.buffer);
+        out.extend(self.last);
         Ok(out)
     }
 }
@@ -544,7 +515,8 @@ mod tests {
 
     #[test]
     fn spooled_signatures_come_back_whole_and_in_order() {
-        let texts: Vec<String> = (0..SPOOL_CHUNK * 2 + 100)
+        // Enough to spill past the spool's one-MiB memory buffer.
+        let texts: Vec<String> = (0..20_000)
             .map(|i| format!("answer {i} about kinship care number {} and more", i % 7))
             .collect();
         let dir = tempfile::tempdir().unwrap();
@@ -564,8 +536,8 @@ mod tests {
                 }
             }
         }
-        assert!(spooled.spilled > 0 && spooled.buffer.len() <= SPOOL_CHUNK + 1);
-        assert_eq!(refused.spilled, 0);
+        assert!(spooled.spooled.spilled() >= 1 << 20);
+        assert_eq!(refused.spooled.spilled(), 0);
         let expected = memory.into_vec().unwrap();
         assert_eq!(expected.len(), texts.len() - texts.len() / 3);
         assert_eq!(spooled.into_vec().unwrap(), expected);

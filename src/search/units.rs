@@ -13,6 +13,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::spool::{ByteSpool, put_varint};
+
 pub const UNITS_FILE: &str = "units.bin";
 const ABSENT: u32 = u32::MAX;
 const SCHEMA: u32 = 2;
@@ -49,19 +51,19 @@ fn words(n: usize) -> usize {
     n.div_ceil(64).max(1)
 }
 
-/// Builds units.bin in memory while units stream past.
+/// Builds units.bin while units stream past. The attribute values (the
+/// header) are known only at the end, and they fix the record size, so each
+/// unit's row waits in a [`ByteSpool`] in compact form (on disk during a
+/// run) until [`UnitsWriter::write_to`] streams the file out.
 pub struct UnitsWriter {
     header: UnitsHeader,
     value_index: Vec<rustc_hash::FxHashMap<String, u32>>,
     attr_index: rustc_hash::FxHashMap<String, usize>,
-    /// Theme then flag mask words of every unit, flat: a few bytes per unit
-    /// rather than three small allocations (this lives until the run ends).
+    /// Per unit, as varints: the response, the theme then flag mask words,
+    /// the number of (attribute, value) pairs, the pairs.
+    rows: ByteSpool,
+    row: Vec<u8>,
     masks: Vec<u64>,
-    /// (attribute, value) pairs of every unit, flat; unit `i` owns
-    /// `attr_pairs[attr_starts[i]..attr_starts[i + 1]]`.
-    attr_pairs: Vec<(u32, u32)>,
-    attr_starts: Vec<u32>,
-    responses: Vec<u32>,
 }
 
 impl UnitsWriter {
@@ -76,11 +78,25 @@ impl UnitsWriter {
             },
             value_index: Vec::new(),
             attr_index: rustc_hash::FxHashMap::default(),
+            rows: ByteSpool::in_memory(),
+            row: Vec::new(),
             masks: Vec::new(),
-            attr_pairs: Vec::new(),
-            attr_starts: vec![0],
-            responses: Vec::new(),
         }
+    }
+
+    /// Keep the rows in an unnamed file in `dir` (see [`crate::spool`]).
+    /// Call before the first unit.
+    pub fn spool_in(&mut self, dir: &Path) {
+        if self.header.units == 0 {
+            self.rows = ByteSpool::in_dir(dir);
+        }
+    }
+
+    fn mask_words(&self) -> (usize, usize) {
+        (
+            words(self.header.themes.len()),
+            words(self.header.flags.len()),
+        )
     }
 
     /// Add the next unit (ordinals must arrive in order); `response` numbers
@@ -92,17 +108,21 @@ impl UnitsWriter {
         flags: &[usize],
         attributes: &[(String, String)],
     ) {
-        self.responses.push(response as u32);
-        let theme_words = words(self.header.themes.len());
-        let at = self.masks.len();
-        self.masks
-            .resize(at + theme_words + words(self.header.flags.len()), 0);
+        let (theme_words, flag_words) = self.mask_words();
+        self.masks.clear();
+        self.masks.resize(theme_words + flag_words, 0);
         for t in themes {
-            self.masks[at + t / 64] |= 1 << (t % 64);
+            self.masks[t / 64] |= 1 << (t % 64);
         }
         for f in flags {
-            self.masks[at + theme_words + f / 64] |= 1 << (f % 64);
+            self.masks[theme_words + f / 64] |= 1 << (f % 64);
         }
+        self.row.clear();
+        put_varint(&mut self.row, response);
+        for m in &self.masks {
+            put_varint(&mut self.row, *m);
+        }
+        put_varint(&mut self.row, attributes.len() as u64);
         for (name, value) in attributes {
             let a = match self.attr_index.get(name) {
                 Some(a) => *a,
@@ -122,32 +142,42 @@ impl UnitsWriter {
                 values.push(value.clone());
                 (values.len() - 1) as u32
             });
-            self.attr_pairs.push((a as u32, v));
+            put_varint(&mut self.row, a as u64);
+            put_varint(&mut self.row, u64::from(v));
         }
-        self.attr_starts.push(self.attr_pairs.len() as u32);
+        self.rows.append(&self.row);
         self.header.units += 1;
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec(&self.header).unwrap_or_default();
-        out.push(b'\n');
+    /// Write units.bin: the header line, then one fixed-size record per unit.
+    pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, &self.header)?;
+        out.write_all(b"\n")?;
         let n_attrs = self.header.attributes.len();
-        let stride = words(self.header.themes.len()) + words(self.header.flags.len());
-        let mut row = vec![ABSENT; n_attrs];
-        for (i, bounds) in self.attr_starts.windows(2).enumerate() {
-            for w in &self.masks[i * stride..(i + 1) * stride] {
-                out.extend_from_slice(&w.to_le_bytes());
+        let (theme_words, flag_words) = self.mask_words();
+        let mut values = vec![ABSENT; n_attrs];
+        let mut record = Vec::new();
+        let mut rows = self.rows.reader();
+        for _ in 0..self.header.units {
+            record.clear();
+            let response = rows.varint()?;
+            for _ in 0..theme_words + flag_words {
+                record.extend_from_slice(&rows.varint()?.to_le_bytes());
             }
-            row.fill(ABSENT);
-            for (a, v) in &self.attr_pairs[bounds[0] as usize..bounds[1] as usize] {
-                row[*a as usize] = *v;
+            values.fill(ABSENT);
+            for _ in 0..rows.varint()? {
+                let (a, v) = (rows.varint()? as usize, rows.varint()? as u32);
+                if let Some(slot) = values.get_mut(a) {
+                    *slot = v;
+                }
             }
-            for v in &row {
-                let _ = out.write_all(&v.to_le_bytes());
+            for v in &values {
+                record.extend_from_slice(&v.to_le_bytes());
             }
-            let _ = out.write_all(&self.responses[i].to_le_bytes());
+            record.extend_from_slice(&(response as u32).to_le_bytes());
+            out.write_all(&record)?;
         }
-        out
+        Ok(())
     }
 }
 
@@ -291,5 +321,67 @@ impl Units {
 
     pub fn theme_index(&self, id: &str) -> Option<usize> {
         self.header.themes.iter().position(|t| t == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 70 themes (two mask words), attributes that appear part-way through
+    /// the corpus, and enough units to spill the rows to disk: the file
+    /// read back holds every unit as pushed.
+    #[test]
+    fn spooled_rows_write_the_units_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let themes: Vec<String> = (0..70).map(|t| format!("t{t}")).collect();
+        let flags = vec!["safeguarding".to_owned()];
+        let mut spooled = UnitsWriter::new(themes.clone(), flags.clone());
+        spooled.spool_in(dir.path());
+        let mut memory = UnitsWriter::new(themes, flags);
+        let n = 200_000u64;
+        let unit = |i: u64| {
+            let themes: Vec<usize> = (0..70)
+                .filter(|t| (i + *t as u64).is_multiple_of(23))
+                .collect();
+            let flags: Vec<usize> = if i.is_multiple_of(97) {
+                vec![0]
+            } else {
+                vec![]
+            };
+            let mut attrs = vec![("region".to_owned(), format!("r{}", i % 9))];
+            if i > n / 2 {
+                attrs.push(("age".to_owned(), format!("{}", i % 5)));
+            }
+            (i / 2, themes, flags, attrs)
+        };
+        for i in 0..n {
+            let (response, themes, flags, attrs) = unit(i);
+            spooled.push(response, &themes, &flags, &attrs);
+            memory.push(response, &themes, &flags, &attrs);
+        }
+        assert!(spooled.rows.spilled() > 0, "the rows went to disk");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        spooled.write_to(&mut a).unwrap();
+        memory.write_to(&mut b).unwrap();
+        assert!(a == b, "spooled and in-memory files differ");
+        let path = dir.path().join(UNITS_FILE);
+        std::fs::write(&path, &a).unwrap();
+        let units = Units::load(&path).unwrap();
+        assert_eq!(units.len(), n);
+        let age = units.header.attributes.iter().position(|a| a.name == "age");
+        for i in [0, 1, 22, 97, n / 2, n / 2 + 1, n - 1] {
+            let (response, themes, flags, attrs) = unit(i);
+            assert_eq!(units.response(i), Some(response as u32));
+            assert_eq!(units.themes(i), themes, "unit {i}");
+            assert_eq!(units.flags(i), flags, "unit {i}");
+            let age_value = age.and_then(|a| units.attribute(i, a));
+            let expected = attrs.get(1).map(|(_, v)| v.clone());
+            assert_eq!(
+                age_value.map(|v| units.header.attributes[age.unwrap()].values[v as usize].clone()),
+                expected,
+                "unit {i}"
+            );
+        }
     }
 }
