@@ -9,8 +9,11 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::codebook::{Item, WordPattern};
-use crate::text::{TokenizedText, same_word, word_hash};
+use crate::text::{NO_WORD, TokenizedText, current_vocabulary, same_word, word_hash};
 use hashbrown::HashTable;
 
 /// An item found in a text: `item` spans tokens `start..=end`.
@@ -58,8 +61,31 @@ impl PrefixHeads {
     }
 }
 
+/// Numbers matchers, so a thread's memo knows whose patterns it holds.
+static NEXT_MATCHER: AtomicU64 = AtomicU64::new(1);
+
+/// Per thread: the pattern ids of each word already seen, by word number
+/// (see [`TokenizedText::word_id`]). A word's patterns depend on the word
+/// alone, so they are looked up once per distinct word, not per token: two
+/// hash probes and the prefix look-ups become one index.
 #[derive(Default)]
+struct Memo {
+    /// The matcher, its pattern count and the vocabulary the memo is for.
+    key: (u64, usize, u64),
+    /// Per word number, its range in `patterns`, or [`UNSEEN`].
+    ranges: Vec<(u32, u32)>,
+    patterns: Vec<u32>,
+}
+
+const UNSEEN: (u32, u32) = (u32::MAX, 0);
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+}
+
 pub struct Matcher {
+    /// Unique per matcher (see [`Memo`]).
+    id: u64,
     /// word → (id of the stem pattern, id of the exact pattern), keyed by
     /// [`word_hash`], which tokens carry: a look-up hashes nothing, and a
     /// token whose stem is its surface (most short words) costs one probe.
@@ -79,6 +105,22 @@ pub struct Matcher {
     /// `next_same_first[item]` links to the one added before it.
     first_item: Vec<u32>,
     next_same_first: Vec<u32>,
+}
+
+impl Default for Matcher {
+    fn default() -> Self {
+        Matcher {
+            id: NEXT_MATCHER.fetch_add(1, Ordering::Relaxed),
+            word_ids: HashTable::new(),
+            prefix_ids: HashMap::default(),
+            prefix_lengths: Vec::new(),
+            prefix_heads: PrefixHeads::default(),
+            item_patterns: Vec::new(),
+            item_starts: Vec::new(),
+            first_item: Vec::new(),
+            next_same_first: Vec::new(),
+        }
+    }
 }
 
 impl Matcher {
@@ -154,50 +196,83 @@ impl Matcher {
         id
     }
 
+    /// The pattern ids token `i` satisfies, appended to `out`.
+    fn patterns_of(&self, tokens: &TokenizedText, i: usize, out: &mut Vec<u32>) {
+        let stem = tokens.stem(i);
+        let lower = tokens.lower(i);
+        let stem_hash = tokens.stem_hash(i);
+        let by_stem = self.word_ids.find(stem_hash, |w| same_word(&w.word, stem));
+        if let Some(w) = by_stem
+            && w.stem != NONE
+        {
+            out.push(w.stem);
+        }
+        let lower_hash = tokens.lower_hash(i);
+        let by_lower = if lower_hash == stem_hash && same_word(lower, stem) {
+            by_stem
+        } else {
+            self.word_ids
+                .find(lower_hash, |w| same_word(&w.word, lower))
+        };
+        if let Some(w) = by_lower
+            && w.exact != NONE
+        {
+            out.push(w.exact);
+        }
+        // Prefixes hold at least three letters, so at least three bytes.
+        if let Some(head) = lower.as_bytes().first_chunk::<3>()
+            && self.prefix_heads.may_contain(head)
+        {
+            for &len in &self.prefix_lengths {
+                if len > lower.len() {
+                    break;
+                }
+                if let Some(prefix) = lower.get(..len)
+                    && let Some(id) = self.prefix_ids.get(prefix)
+                {
+                    out.push(*id);
+                }
+            }
+        }
+    }
+
     /// Every occurrence of every item, sorted by (start, end, item).
     pub fn scan(&self, tokens: &TokenizedText) -> Vec<Occurrence> {
         let n = tokens.len();
         let mut pats: Vec<u32> = Vec::with_capacity(n);
         let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
-        for i in 0..n {
-            offsets.push(pats.len() as u32);
-            let stem = tokens.stem(i);
-            let lower = tokens.lower(i);
-            let stem_hash = tokens.stem_hash(i);
-            let by_stem = self.word_ids.find(stem_hash, |w| same_word(&w.word, stem));
-            if let Some(w) = by_stem
-                && w.stem != NONE
-            {
-                pats.push(w.stem);
+        // Word numbers hold on the thread that tokenised, until its cache
+        // clears; otherwise every token is looked up afresh.
+        let vocabulary = tokens.vocabulary();
+        let numbered = vocabulary != 0 && vocabulary == current_vocabulary();
+        MEMO.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            let key = (self.id, self.first_item.len(), vocabulary);
+            if numbered && memo.key != key {
+                memo.key = key;
+                memo.ranges.clear();
+                memo.patterns.clear();
             }
-            let lower_hash = tokens.lower_hash(i);
-            let by_lower = if lower_hash == stem_hash && same_word(lower, stem) {
-                by_stem
-            } else {
-                self.word_ids
-                    .find(lower_hash, |w| same_word(&w.word, lower))
-            };
-            if let Some(w) = by_lower
-                && w.exact != NONE
-            {
-                pats.push(w.exact);
-            }
-            // Prefixes hold at least three letters, so at least three bytes.
-            if let Some(head) = lower.as_bytes().first_chunk::<3>()
-                && self.prefix_heads.may_contain(head)
-            {
-                for &len in &self.prefix_lengths {
-                    if len > lower.len() {
-                        break;
-                    }
-                    if let Some(prefix) = lower.get(..len)
-                        && let Some(id) = self.prefix_ids.get(prefix)
-                    {
-                        pats.push(*id);
-                    }
+            for i in 0..n {
+                offsets.push(pats.len() as u32);
+                let word = tokens.word_id(i);
+                if !numbered || word == NO_WORD {
+                    self.patterns_of(tokens, i, &mut pats);
+                    continue;
                 }
+                let w = word as usize;
+                if w >= memo.ranges.len() {
+                    memo.ranges.resize(w + 1, UNSEEN);
+                }
+                if memo.ranges[w] == UNSEEN {
+                    let start = memo.patterns.len();
+                    self.patterns_of(tokens, i, &mut memo.patterns);
+                    memo.ranges[w] = (start as u32, memo.patterns.len() as u32);
+                }
+                let (a, b) = memo.ranges[w];
+                pats.extend_from_slice(&memo.patterns[a as usize..b as usize]);
             }
-        }
+        });
         offsets.push(pats.len() as u32);
         let at = |i: usize| &pats[offsets[i] as usize..offsets[i + 1] as usize];
         let mut found = Vec::new();
@@ -230,5 +305,88 @@ impl Matcher {
             found[starting_here..].sort_unstable();
         }
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codebook::parse_item;
+    use crate::text::Tokeniser;
+    use proptest::prelude::*;
+
+    const WORDS: &[&str] = &[
+        "kinship",
+        "care",
+        "carers",
+        "Caring",
+        "foster",
+        "fostering",
+        "social",
+        "workers",
+        "worker",
+        "support",
+        "the",
+        "of",
+        "duty",
+        "adoption",
+        "adopted",
+        "Ofsted",
+        "a",
+        "extraordinarilylongwordthatthestemcachedoesnotholdatall",
+        "séjour",
+        "Ça",
+    ];
+
+    fn matcher() -> Matcher {
+        let tokeniser = Tokeniser::shared();
+        let mut m = Matcher::default();
+        for (source, stem) in [
+            ("kinship care", true),
+            ("care", true),
+            ("foster*", true),
+            ("social worker", true),
+            ("duty of care", true),
+            ("adopt*", true),
+            ("ofsted", false),
+            ("workers", false),
+            ("séjour", true),
+            (
+                "extraordinarilylongwordthatthestemcachedoesnotholdatall",
+                true,
+            ),
+        ] {
+            m.add(&parse_item(source, stem, tokeniser).unwrap());
+        }
+        m
+    }
+
+    proptest! {
+        /// A token's patterns memoised by word number are the patterns its
+        /// words give when looked up afresh (tokens from another thread,
+        /// whose numbers do not hold here).
+        #[test]
+        fn memoised_scans_equal_fresh_ones(
+            texts in prop::collection::vec(
+                prop::collection::vec(prop::sample::select(WORDS), 0..40), 1..6),
+        ) {
+            let m = matcher();
+            for words in texts {
+                let text = words.join(" ");
+                let here = Tokeniser::shared().tokenise(&text);
+                prop_assert!(here.is_empty() || here.vocabulary() == current_vocabulary());
+                let elsewhere = std::thread::scope(|s| {
+                    s.spawn(|| Tokeniser::shared().tokenise(&text)).join().unwrap()
+                });
+                prop_assert_ne!(elsewhere.vocabulary(), here.vocabulary());
+                let fresh = m.scan(&elsewhere);
+                // Twice: the second scan reads the memo the first filled.
+                prop_assert_eq!(&m.scan(&here), &fresh);
+                prop_assert_eq!(&m.scan(&here), &fresh);
+                // Another matcher on the same thread does not read this one's memo.
+                let other = matcher();
+                prop_assert_eq!(&other.scan(&here), &fresh);
+            }
+        }
     }
 }

@@ -22,6 +22,7 @@ use rustc_hash::FxHashSet;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_segmentation::UnicodeSegmentation;
@@ -31,6 +32,8 @@ const STOPWORDS_EN: &str = include_str!("../../stopwords/en.txt");
 
 /// What the stem cache tells about one word.
 struct WordFacts {
+    /// The word's number in this thread's vocabulary, or [`NO_WORD`].
+    word: u32,
     is_stopword: bool,
     stem_is_alphabetic: bool,
     opens_clause: bool,
@@ -49,6 +52,8 @@ const CACHED_BYTES: usize = 44;
 
 /// What the per-thread cache knows about a lowercased word.
 struct CachedWord {
+    /// Its number: entries are numbered in insertion order from 0.
+    id: u32,
     lower_hash: u64,
     stem_hash: u64,
     /// The word, then its stem.
@@ -144,6 +149,9 @@ pub struct TokenizedText {
     tokens: Vec<Token>,
     lower_arena: String,
     stem_arena: String,
+    /// Each token's word number in `vocabulary` (or [`NO_WORD`]).
+    words: Vec<u32>,
+    vocabulary: u64,
 }
 
 impl TokenizedText {
@@ -181,6 +189,19 @@ impl TokenizedText {
         self.tokens[i].stem_hash
     }
 
+    /// The vocabulary the word numbers belong to: the tokenising thread's
+    /// stem cache at the time (see [`current_vocabulary`]); 0 for none.
+    pub fn vocabulary(&self) -> u64 {
+        self.vocabulary
+    }
+
+    /// Token `i`'s word number: equal numbers within one vocabulary are
+    /// equal lowercased words, numbered densely from 0. [`NO_WORD`] for a
+    /// word the cache does not hold (over 44 bytes with its stem).
+    pub fn word_id(&self, i: usize) -> u32 {
+        self.words.get(i).copied().unwrap_or(NO_WORD)
+    }
+
     /// Number of sentences (0 for an empty text).
     pub fn sentence_count(&self) -> u32 {
         self.tokens.last().map_or(0, |t| t.sentence + 1)
@@ -194,8 +215,57 @@ pub struct Tokeniser {
     stopwords: FxHashSet<String>,
 }
 
+/// A word without a number (too long for the cache; see
+/// [`TokenizedText::word_id`]).
+pub const NO_WORD: u32 = u32::MAX;
+
+/// The source of vocabulary numbers: unique across threads and clears, so a
+/// number names one thread's numbering of words between two clears.
+static NEXT_VOCABULARY: AtomicU64 = AtomicU64::new(1);
+
+/// The per-thread stem cache, which also numbers the words it holds: a
+/// *vocabulary*. Consumers that memoise per word (the matcher) index by
+/// those numbers instead of hashing the word again.
+struct StemCache {
+    words: HashTable<CachedWord>,
+    /// 0 until first asked for, and again after a clear.
+    vocabulary: u64,
+}
+
+impl StemCache {
+    const fn new() -> Self {
+        StemCache {
+            words: HashTable::new(),
+            vocabulary: 0,
+        }
+    }
+
+    fn vocabulary(&mut self) -> u64 {
+        if self.vocabulary == 0 {
+            self.vocabulary = NEXT_VOCABULARY.fetch_add(1, Ordering::Relaxed);
+        }
+        self.vocabulary
+    }
+
+    /// Clear a full cache, between texts only: a text's words are numbered
+    /// in one vocabulary. (So the cache may pass its limit by one text.)
+    fn make_room(&mut self) {
+        if self.words.len() >= STEM_CACHE_LIMIT {
+            self.words.clear();
+            self.vocabulary = 0;
+        }
+    }
+}
+
 thread_local! {
-    static STEM_CACHE: RefCell<HashTable<CachedWord>> = const { RefCell::new(HashTable::new()) };
+    static STEM_CACHE: RefCell<StemCache> = const { RefCell::new(StemCache::new()) };
+}
+
+/// The calling thread's current vocabulary (0 if none): word numbers of a
+/// [`TokenizedText`] whose [`TokenizedText::vocabulary`] equals it are
+/// valid here and now.
+pub fn current_vocabulary() -> u64 {
+    STEM_CACHE.with(|cache| cache.try_borrow().map_or(0, |c| c.vocabulary))
 }
 
 /// Sentence and clause numbering while a text is walked.
@@ -281,26 +351,24 @@ impl Tokeniser {
 
     fn push_stem(&self, lower: &str, out: &mut String) {
         STEM_CACHE.with(|cache| {
-            self.push_stem_cached(&mut cache.borrow_mut(), lower, out);
+            let mut cache = cache.borrow_mut();
+            cache.make_room();
+            self.push_stem_cached(&mut cache, lower, out);
         });
     }
 
     /// Append the stem of `lower` to `out`; returns what the cache knows
     /// of the word (stopword, clause opener, hashes). One cache look-up per
     /// token answers all of them.
-    fn push_stem_cached(
-        &self,
-        cache: &mut HashTable<CachedWord>,
-        lower: &str,
-        out: &mut String,
-    ) -> WordFacts {
+    fn push_stem_cached(&self, cache: &mut StemCache, lower: &str, out: &mut String) -> WordFacts {
         let lower_hash = word_hash(lower);
-        if let Some(word) = cache.find(lower_hash, |w| {
+        if let Some(word) = cache.words.find(lower_hash, |w| {
             w.lower_hash == lower_hash && same_bytes(w.word(), lower.as_bytes())
         }) {
             // SAFETY: `stem()` is a whole `&str` copied in by the insert below.
             out.push_str(unsafe { std::str::from_utf8_unchecked(word.stem()) });
             return WordFacts {
+                word: word.id,
                 is_stopword: word.is_stopword,
                 stem_is_alphabetic: word.stem_is_alphabetic,
                 opens_clause: word.opens_clause,
@@ -310,7 +378,8 @@ impl Tokeniser {
         }
         let stem = self.stemmer.stem(lower);
         out.push_str(&stem);
-        let facts = WordFacts {
+        let mut facts = WordFacts {
+            word: NO_WORD,
             is_stopword: self.stopwords.contains(lower),
             stem_is_alphabetic: stem.chars().all(char::is_alphabetic),
             opens_clause: CLAUSE_OPENERS.contains(&lower),
@@ -321,15 +390,14 @@ impl Tokeniser {
         if word_len + stem_len > CACHED_BYTES {
             return facts;
         }
-        if cache.len() >= STEM_CACHE_LIMIT {
-            cache.clear();
-        }
+        facts.word = cache.words.len() as u32;
         let mut bytes = [0; CACHED_BYTES];
         bytes[..word_len].copy_from_slice(lower.as_bytes());
         bytes[word_len..word_len + stem_len].copy_from_slice(stem.as_bytes());
-        cache.insert_unique(
+        cache.words.insert_unique(
             lower_hash,
             CachedWord {
+                id: facts.word,
                 lower_hash,
                 stem_hash: facts.stem_hash,
                 bytes,
@@ -351,9 +419,13 @@ impl Tokeniser {
             tokens: Vec::with_capacity(text.len() / 5 + 1),
             lower_arena: String::with_capacity(text.len()),
             stem_arena: String::with_capacity(text.len()),
+            words: Vec::with_capacity(text.len() / 5 + 1),
+            vocabulary: 0,
         };
         STEM_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
+            cache.make_room();
+            out.vocabulary = cache.vocabulary();
             let mut b = Boundaries::default();
             let mut last = 0;
             let mut char_pos = 0u32;
@@ -404,7 +476,7 @@ impl Tokeniser {
     fn push_word(
         &self,
         out: &mut TokenizedText,
-        cache: &mut HashTable<CachedWord>,
+        cache: &mut StemCache,
         b: &mut Boundaries,
         text: &str,
         start: usize,
@@ -431,6 +503,7 @@ impl Tokeniser {
         } else {
             segment.chars().count()
         } as u32;
+        out.words.push(facts.word);
         out.tokens.push(Token {
             byte_start: start as u32,
             byte_end: end as u32,

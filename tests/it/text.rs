@@ -1,7 +1,7 @@
 //! The shared tokeniser: offsets, stems, sentences; never panics.
 
 use proptest::prelude::*;
-use thematic::text::{Tokeniser, slice_chars};
+use thematic::text::{NO_WORD, Tokeniser, current_vocabulary, slice_chars};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
@@ -26,6 +26,33 @@ proptest! {
                 .collect();
             prop_assert_eq!(folded.as_str(), toks.lower(i));
             prop_assert!(!toks.stem(i).is_empty());
+        }
+    }
+
+    /// Word numbers name lowercased words: within one vocabulary, two
+    /// tokens share a number exactly when they share a lowercased form,
+    /// across texts too; only words too long for the cache go unnumbered.
+    #[test]
+    fn word_numbers_name_lowercased_words(
+        texts in prop::collection::vec("[a-cA-C’'é ]{0,40}|[a-z]{40,50}", 1..6),
+    ) {
+        let mut named: std::collections::HashMap<u32, String> = Default::default();
+        let mut numbers: std::collections::HashMap<String, u32> = Default::default();
+        let tokenised: Vec<_> = texts.iter().map(|t| Tokeniser::shared().tokenise(t)).collect();
+        let vocabulary = current_vocabulary();
+        for toks in &tokenised {
+            if toks.is_empty() || toks.vocabulary() != vocabulary {
+                continue; // empty, or the cache cleared in between
+            }
+            for i in 0..toks.len() {
+                let (word, lower) = (toks.word_id(i), toks.lower(i).to_owned());
+                if word == NO_WORD {
+                    prop_assert!(lower.len() + toks.stem(i).len() > 44, "{lower} unnumbered");
+                    continue;
+                }
+                prop_assert_eq!(named.entry(word).or_insert_with(|| lower.clone()), &lower);
+                prop_assert_eq!(*numbers.entry(lower).or_insert(word), word);
+            }
         }
     }
 
