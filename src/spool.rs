@@ -109,9 +109,10 @@ impl SpoolReader<'_> {
         if self.at < spool.spilled {
             let n = (spool.spilled - self.at).min(READ_CHUNK as u64) as usize;
             self.chunk.resize(n, 0);
-            if let Some(file) = &spool.file {
-                read_exact_at(file, &mut self.chunk, self.at)?;
-            }
+            let file = spool.file.as_ref().ok_or_else(|| {
+                io::Error::other("the spool counts bytes on disk but has no file")
+            })?;
+            read_exact_at(file, &mut self.chunk, self.at)?;
             self.at += n as u64;
         } else {
             let from = (self.at - spool.spilled) as usize;

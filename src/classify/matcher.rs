@@ -2,10 +2,11 @@
 //! rule items, negators).
 //!
 //! Items are sequences of word patterns. Every distinct pattern gets an id;
-//! a token is mapped to the ids it satisfies with two hash look-ups (stem,
-//! surface) and one per prefix length (wildcards). Items are indexed by their
-//! first pattern, so a scan costs O(tokens + candidate items), independent of
-//! how many keywords the codebook holds.
+//! a word is mapped to the ids it satisfies with two hash look-ups (stem,
+//! surface) and one per prefix length (wildcards), once per distinct word
+//! and thread (a memo by the stem cache's word numbers). Items are indexed
+//! by their first pattern, so a scan costs O(tokens + candidate items),
+//! independent of how many keywords the codebook holds.
 
 use rustc_hash::FxHashMap as HashMap;
 

@@ -111,7 +111,8 @@ impl ResponseRow {
                 "a spooled response id is not UTF-8",
             )
         })?;
-        self.empty = r.byte()?.is_some_and(|b| b == 1);
+        // Written as one byte, 0 or 1: a one-byte varint.
+        self.empty = r.varint()? == 1;
         self.attrs.clear();
         for _ in 0..r.varint()? {
             self.attrs.push((small(r)?, small(r)?));
