@@ -360,6 +360,7 @@ impl Tokeniser {
     /// Append the stem of `lower` to `out`; returns what the cache knows
     /// of the word (stopword, clause opener, hashes). One cache look-up per
     /// token answers all of them.
+    #[inline(always)]
     fn push_stem_cached(&self, cache: &mut StemCache, lower: &str, out: &mut String) -> WordFacts {
         let lower_hash = word_hash(lower);
         if let Some(word) = cache.words.find(lower_hash, |w| {
@@ -376,6 +377,20 @@ impl Tokeniser {
                 stem_hash: word.stem_hash,
             };
         }
+        self.stem_and_cache(cache, lower, lower_hash, out)
+    }
+
+    /// The cache's miss path: stem `lower`, learn its facts, keep them.
+    /// Out of line, so the hit path stays small where it is inlined.
+    #[cold]
+    #[inline(never)]
+    fn stem_and_cache(
+        &self,
+        cache: &mut StemCache,
+        lower: &str,
+        lower_hash: u64,
+        out: &mut String,
+    ) -> WordFacts {
         let stem = self.stemmer.stem(lower);
         out.push_str(&stem);
         let mut facts = WordFacts {
