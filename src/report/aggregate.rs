@@ -48,8 +48,10 @@ struct ResponseTable {
     /// Rows in `rows`.
     sealed: usize,
     /// The response still receiving units; its row is written when the
-    /// next response begins or the table is sealed.
+    /// next response begins.
     open: Option<ResponseRow>,
+    /// The encoded row, reused.
+    encoded: Vec<u8>,
 }
 
 /// One response of a [`ResponseTable`].
@@ -150,26 +152,27 @@ impl ResponseTable {
     }
 
     fn push(&mut self, record: u64, first_unit: u64, id: &str, attrs: &[(u16, u32)]) {
-        self.seal();
-        self.open = Some(ResponseRow {
-            record,
-            first_unit,
-            id: id.to_owned(),
-            attrs: attrs.to_vec(),
-            themes: Vec::new(),
-            empty: true,
-            flags: Vec::new(),
-        });
-    }
-
-    /// Write the open row out; every row is then in `rows`.
-    fn seal(&mut self) {
-        if let Some(row) = self.open.take() {
-            let mut bytes = Vec::with_capacity(64);
-            row.encode(&mut bytes);
-            self.rows.append(&bytes);
-            self.sealed += 1;
-        }
+        // The previous row is written out and its buffers reused.
+        let mut row = match self.open.take() {
+            Some(previous) => {
+                self.encoded.clear();
+                previous.encode(&mut self.encoded);
+                self.rows.append(&self.encoded);
+                self.sealed += 1;
+                previous
+            }
+            None => ResponseRow::default(),
+        };
+        row.record = record;
+        row.first_unit = first_unit;
+        row.id.clear();
+        row.id.push_str(id);
+        row.attrs.clear();
+        row.attrs.extend_from_slice(attrs);
+        row.themes.clear();
+        row.empty = true;
+        row.flags.clear();
+        self.open = Some(row);
     }
 
     /// Note a unit of the last response.
@@ -191,7 +194,7 @@ impl ResponseTable {
         }
     }
 
-    /// Every row, in order, to `each` with its position (seal first).
+    /// Every row, in order, to `each` with its position (the open one last).
     fn scan(&self, mut each: impl FnMut(usize, &ResponseRow)) -> std::io::Result<()> {
         let mut reader = self.rows.reader();
         let mut row = ResponseRow::default();
@@ -871,7 +874,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let n = 60_000u64;
         let id = |i: u64| format!("résp-{i}-{}", "x".repeat((i % 40) as usize));
-        for mut table in [ResponseTable::default(), ResponseTable::in_dir(dir.path())] {
+        for (spooled, mut table) in [
+            (false, ResponseTable::default()),
+            (true, ResponseTable::in_dir(dir.path())),
+        ] {
             for i in 0..n {
                 let attrs: Vec<(u16, u32)> =
                     (0..(i % 4) as u16).map(|a| (a, i as u32 * 7)).collect();
@@ -883,6 +889,11 @@ mod tests {
                 }
             }
             assert_eq!(table.len(), n as usize);
+            assert_eq!(
+                table.rows.spilled() > 0,
+                spooled,
+                "rows on disk only when spooled"
+            );
             let mut seen = 0u64;
             table
                 .scan(|position, r| {
