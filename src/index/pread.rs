@@ -131,3 +131,33 @@ impl Directory for PreadDirectory {
         Ok(WatchHandle::empty())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ranges_and_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"0123456789").unwrap();
+        let d = PreadDirectory::open(dir.path());
+        let f = d.get_file_handle(Path::new("f")).unwrap();
+        assert_eq!(f.len(), 10);
+        assert_eq!(f.read_bytes(2..5).unwrap().as_slice(), b"234");
+        assert_eq!(f.read_bytes(0..10).unwrap().as_slice(), b"0123456789");
+        assert!(f.read_bytes(4..4).unwrap().as_slice().is_empty());
+        assert!(f.read_bytes(8..11).is_err(), "past the end");
+        assert!(matches!(
+            d.get_file_handle(Path::new("absent")),
+            Err(OpenReadError::FileDoesNotExist(_))
+        ));
+        assert!(d.exists(Path::new("f")).unwrap());
+        assert!(!d.exists(Path::new("absent")).unwrap());
+        assert_eq!(d.atomic_read(Path::new("f")).unwrap(), b"0123456789");
+        assert!(d.atomic_write(Path::new("g"), b"x").is_err());
+        assert!(d.open_write(Path::new("g")).is_err());
+        assert!(d.delete(Path::new("f")).is_err());
+        assert!(!dir.path().join("g").exists(), "nothing was written");
+        assert!(dir.path().join("f").exists(), "nothing was deleted");
+    }
+}
