@@ -149,6 +149,17 @@ impl SpoolReader<'_> {
             "a spooled number is longer than 64 bits",
         ))
     }
+
+    /// Read a varint that must fit `T` (an index or count written from
+    /// one); a larger value is corrupt data, not something to truncate.
+    pub fn varint_as<T: TryFrom<u64>>(&mut self) -> io::Result<T> {
+        T::try_from(self.varint()?).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a spooled number is out of range for its field",
+            )
+        })
+    }
 }
 
 fn truncated() -> io::Error {

@@ -74,7 +74,7 @@ impl ResponseRow {
         put_varint(out, self.first_unit);
         put_varint(out, self.id.len() as u64);
         out.extend_from_slice(self.id.as_bytes());
-        out.push(u8::from(self.empty));
+        put_varint(out, u64::from(self.empty));
         put_varint(out, self.attrs.len() as u64);
         for (a, v) in &self.attrs {
             put_varint(out, u64::from(*a));
@@ -93,17 +93,9 @@ impl ResponseRow {
 
     /// Decode the next row into `self`, reusing its buffers.
     fn decode(&mut self, r: &mut SpoolReader<'_>) -> std::io::Result<()> {
-        fn small<T: TryFrom<u64>>(r: &mut SpoolReader<'_>) -> std::io::Result<T> {
-            T::try_from(r.varint()?).map_err(|_| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "a spooled response row holds a number out of range",
-                )
-            })
-        }
         self.record = r.varint()?;
         self.first_unit = r.varint()?;
-        let id_len: usize = small(r)?;
+        let id_len: usize = r.varint_as()?;
         let mut id = std::mem::take(&mut self.id).into_bytes();
         id.resize(id_len, 0);
         std::io::Read::read_exact(r, &mut id)?;
@@ -113,19 +105,18 @@ impl ResponseRow {
                 "a spooled response id is not UTF-8",
             )
         })?;
-        // Written as one byte, 0 or 1: a one-byte varint.
         self.empty = r.varint()? == 1;
         self.attrs.clear();
         for _ in 0..r.varint()? {
-            self.attrs.push((small(r)?, small(r)?));
+            self.attrs.push((r.varint_as()?, r.varint_as()?));
         }
         self.themes.clear();
         for _ in 0..r.varint()? {
-            self.themes.push((small(r)?, small(r)?));
+            self.themes.push((r.varint_as()?, r.varint_as()?));
         }
         self.flags.clear();
         for _ in 0..r.varint()? {
-            self.flags.push(small(r)?);
+            self.flags.push(r.varint_as()?);
         }
         Ok(())
     }

@@ -166,7 +166,7 @@ impl UnitsWriter {
             }
             values.fill(ABSENT);
             for _ in 0..rows.varint()? {
-                let (a, v) = (rows.varint()? as usize, rows.varint()? as u32);
+                let (a, v): (usize, u32) = (rows.varint_as()?, rows.varint_as()?);
                 if let Some(slot) = values.get_mut(a) {
                     *slot = v;
                 }
