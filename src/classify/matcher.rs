@@ -97,15 +97,9 @@ pub struct Matcher {
     /// A bit per hash of the first three bytes of every prefix pattern: most
     /// tokens fail this one test and skip the per-length look-ups.
     prefix_heads: PrefixHeads,
-    /// Items' pattern ids, end to end: item `i` is
-    /// `item_patterns[item_starts[i]..item_starts[i + 1]]`. Flat, as are the
-    /// lists below, so the scan's inner loop follows indices, not pointers.
-    item_patterns: Vec<u32>,
-    item_starts: Vec<u32>,
-    /// Per pattern id, the last-added item that starts with it (or [`NONE`]);
-    /// `next_same_first[item]` links to the one added before it.
-    first_item: Vec<u32>,
-    next_same_first: Vec<u32>,
+    /// Items as a trie over pattern ids (see [`Trie`]).
+    trie: Trie,
+    item_count: u32,
 }
 
 impl Default for Matcher {
@@ -116,10 +110,8 @@ impl Default for Matcher {
             prefix_ids: HashMap::default(),
             prefix_lengths: Vec::new(),
             prefix_heads: PrefixHeads::default(),
-            item_patterns: Vec::new(),
-            item_starts: Vec::new(),
-            first_item: Vec::new(),
-            next_same_first: Vec::new(),
+            trie: Trie::default(),
+            item_count: 0,
         }
     }
 }
@@ -127,31 +119,19 @@ impl Default for Matcher {
 impl Matcher {
     /// Add an item; returns its id (ids are dense, in insertion order).
     pub fn add(&mut self, item: &Item) -> u32 {
-        if self.item_starts.is_empty() {
-            self.item_starts.push(0);
-        }
-        let id = self.next_same_first.len() as u32;
-        let mut first = None;
-        for w in &item.words {
-            let pattern = self.pattern_id(w);
-            first.get_or_insert(pattern);
-            self.item_patterns.push(pattern);
-        }
-        self.item_starts.push(self.item_patterns.len() as u32);
-        let previous = match first {
-            Some(first) => std::mem::replace(&mut self.first_item[first as usize], id),
-            None => NONE,
-        };
-        self.next_same_first.push(previous);
+        let id = self.item_count;
+        self.item_count += 1;
+        let patterns: Vec<u32> = item.words.iter().map(|w| self.pattern_id(w)).collect();
+        self.trie.insert(&patterns, id);
         id
     }
 
     pub fn item_count(&self) -> usize {
-        self.next_same_first.len()
+        self.item_count as usize
     }
 
     fn pattern_id(&mut self, pattern: &WordPattern) -> u32 {
-        let next = self.first_item.len() as u32;
+        let next = self.trie.pattern_count();
         let id = match pattern {
             WordPattern::Stem(s) | WordPattern::Exact(s) => {
                 let hash = word_hash(s);
@@ -192,7 +172,7 @@ impl Matcher {
             }
         };
         if id == next {
-            self.first_item.push(NONE);
+            self.trie.add_pattern();
         }
         id
     }
@@ -239,28 +219,46 @@ impl Matcher {
 
     /// Every occurrence of every item, sorted by (start, end, item).
     pub fn scan(&self, tokens: &TokenizedText) -> Vec<Occurrence> {
-        let n = tokens.len();
-        let mut pats: Vec<u32> = Vec::with_capacity(n);
-        let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
         // Word numbers hold on the thread that tokenised, until its cache
         // clears; otherwise every token is looked up afresh.
         let vocabulary = tokens.vocabulary();
         let numbered = vocabulary != 0 && vocabulary == current_vocabulary();
         MEMO.with(|memo| {
             let mut memo = memo.borrow_mut();
-            let key = (self.id, self.first_item.len(), vocabulary);
+            let key = (self.id, self.trie.pattern_count() as usize, vocabulary);
             if numbered && memo.key != key {
                 memo.key = key;
                 memo.ranges.clear();
                 memo.patterns.clear();
             }
-            for i in 0..n {
-                offsets.push(pats.len() as u32);
-                let word = tokens.word_id(i);
-                if !numbered || word == NO_WORD {
-                    self.patterns_of(tokens, i, &mut pats);
-                    continue;
-                }
+            let memo = &mut *memo;
+            self.scan_with(tokens, numbered, memo)
+        })
+    }
+
+    /// [`Matcher::scan`] with the thread's memo borrowed.
+    fn scan_with(
+        &self,
+        tokens: &TokenizedText,
+        numbered: bool,
+        memo: &mut Memo,
+    ) -> Vec<Occurrence> {
+        let n = tokens.len();
+        // Each token's patterns, as a range of `memo.patterns`, or of `own`
+        // (tokens with no number) when the range's start has the `OWN` bit.
+        const OWN: u32 = 1 << 31;
+        let mut spans: Vec<(u32, u32)> = Vec::with_capacity(n);
+        let mut own: Vec<u32> = Vec::new();
+        // The tokens with at least one pattern: few, and the only places an
+        // item can start.
+        let mut with_patterns: Vec<u32> = Vec::new();
+        for i in 0..n {
+            let word = tokens.word_id(i);
+            let span = if !numbered || word == NO_WORD {
+                let start = own.len();
+                self.patterns_of(tokens, i, &mut own);
+                (start as u32 | OWN, own.len() as u32 | OWN)
+            } else {
                 let w = word as usize;
                 if w >= memo.ranges.len() {
                     memo.ranges.resize(w + 1, UNSEEN);
@@ -270,49 +268,157 @@ impl Matcher {
                     self.patterns_of(tokens, i, &mut memo.patterns);
                     memo.ranges[w] = (start as u32, memo.patterns.len() as u32);
                 }
-                let (a, b) = memo.ranges[w];
-                pats.extend_from_slice(&memo.patterns[a as usize..b as usize]);
+                memo.ranges[w]
+            };
+            if span.0 != span.1 {
+                with_patterns.push(i as u32);
             }
-        });
-        offsets.push(pats.len() as u32);
-        let at = |i: usize| &pats[offsets[i] as usize..offsets[i + 1] as usize];
+            spans.push(span);
+        }
+        let at = |i: usize| {
+            let (a, b) = spans[i];
+            if a & OWN == 0 {
+                &memo.patterns[a as usize..b as usize]
+            } else {
+                &own[(a & !OWN) as usize..(b & !OWN) as usize]
+            }
+        };
         let mut found = Vec::new();
-        for i in 0..n {
+        // Trie nodes still to extend: (node, token the path ends at).
+        let mut open: Vec<(u32, u32)> = Vec::new();
+        for &start in &with_patterns {
             let starting_here = found.len();
-            for &first in at(i) {
-                let mut item_id = self.first_item[first as usize];
-                while item_id != NONE {
-                    let item = self.item_starts[item_id as usize] as usize
-                        ..self.item_starts[item_id as usize + 1] as usize;
-                    let len = item.len();
-                    if i + len <= n
-                        && self.item_patterns[item.start + 1..item.end]
-                            .iter()
-                            .enumerate()
-                            .all(|(k, p)| at(i + 1 + k).contains(p))
-                    {
-                        found.push(Occurrence {
-                            start: i as u32,
-                            end: (i + len - 1) as u32,
-                            item: item_id,
-                        });
-                    }
-                    item_id = self.next_same_first[item_id as usize];
+            for &first in at(start as usize) {
+                if let Some(node) = self.trie.root_child(first) {
+                    open.push((node, start));
                 }
             }
-            // Starts ascend with `i`, so sorting each start's few occurrences
-            // sorts them all; one sort of the whole list was 15% of coding
-            // with a 5,000-keyword codebook.
+            while let Some((node, end)) = open.pop() {
+                for item in self.trie.items_ending_at(node) {
+                    found.push(Occurrence { start, end, item });
+                }
+                let next = end as usize + 1;
+                if next < n && self.trie.has_children(node) {
+                    for &p in at(next) {
+                        if let Some(child) = self.trie.child(node, p) {
+                            open.push((child, next as u32));
+                        }
+                    }
+                }
+            }
+            // Starts ascend, so sorting each start's few occurrences sorts
+            // them all; one sort of the whole list was 15% of coding with a
+            // 5,000-keyword codebook.
             found[starting_here..].sort_unstable();
         }
         found
     }
 }
 
+/// The items as a trie over pattern ids: an item is found at token `i`
+/// when a path from the root spells its patterns through tokens `i, i+1, …`.
+/// A token costs one look-up per pattern it has, and a phrase's further
+/// words are looked up only while some item still continues the path, so
+/// the scan does not try each item that shares a common first word
+/// ("family …", "care …") against the words after it.
+#[derive(Default)]
+struct Trie {
+    /// Per pattern id, the node its one-word path leads to, or [`NONE`].
+    roots: Vec<u32>,
+    nodes: Vec<TrieNode>,
+    /// (node, pattern) → child, for paths of two words and more.
+    edges: HashMap<(u32, u32), u32>,
+    /// Items ending at the same node, linked from `TrieNode::first_item`
+    /// (several when two codes share a keyword).
+    next_item: Vec<u32>,
+}
+
+#[derive(Clone, Copy)]
+struct TrieNode {
+    first_item: u32,
+    /// A bit per child pattern id modulo 64: most (node, next word) pairs
+    /// fail this test and skip the hash look-up.
+    child_bits: u64,
+}
+
+impl Trie {
+    fn pattern_count(&self) -> u32 {
+        self.roots.len() as u32
+    }
+
+    fn add_pattern(&mut self) {
+        self.roots.push(NONE);
+    }
+
+    fn new_node(&mut self) -> u32 {
+        self.nodes.push(TrieNode {
+            first_item: NONE,
+            child_bits: 0,
+        });
+        self.nodes.len() as u32 - 1
+    }
+
+    /// Record item `id` (ids are inserted densely from 0) as the path
+    /// `patterns`; an empty item is never found.
+    fn insert(&mut self, patterns: &[u32], id: u32) {
+        debug_assert_eq!(self.next_item.len(), id as usize);
+        self.next_item.push(NONE);
+        let Some((&first, rest)) = patterns.split_first() else {
+            return;
+        };
+        let mut node = match self.roots[first as usize] {
+            NONE => {
+                let node = self.new_node();
+                self.roots[first as usize] = node;
+                node
+            }
+            node => node,
+        };
+        for &p in rest {
+            node = match self.edges.get(&(node, p)) {
+                Some(&child) => child,
+                None => {
+                    let child = self.new_node();
+                    self.edges.insert((node, p), child);
+                    self.nodes[node as usize].child_bits |= 1 << (p % 64);
+                    child
+                }
+            };
+        }
+        let node = &mut self.nodes[node as usize];
+        self.next_item[id as usize] = std::mem::replace(&mut node.first_item, id);
+    }
+
+    fn root_child(&self, pattern: u32) -> Option<u32> {
+        match self.roots[pattern as usize] {
+            NONE => None,
+            node => Some(node),
+        }
+    }
+
+    fn has_children(&self, node: u32) -> bool {
+        self.nodes[node as usize].child_bits != 0
+    }
+
+    fn child(&self, node: u32, pattern: u32) -> Option<u32> {
+        if self.nodes[node as usize].child_bits & 1 << (pattern % 64) == 0 {
+            return None;
+        }
+        self.edges.get(&(node, pattern)).copied()
+    }
+
+    fn items_ending_at(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
+        std::iter::successors(
+            Some(self.nodes[node as usize].first_item).filter(|&i| i != NONE),
+            |&i| Some(self.next_item[i as usize]).filter(|&i| i != NONE),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codebook::parse_item;
+    use crate::codebook::{Item, parse_item};
     use crate::text::Tokeniser;
     use proptest::prelude::*;
 
@@ -362,7 +468,85 @@ mod tests {
         m
     }
 
+    /// Every item's occurrences found the slow way: each item tried at
+    /// each token, word pattern by word pattern.
+    fn brute_force(items: &[Item], tokens: &TokenizedText) -> Vec<Occurrence> {
+        let holds = |pattern: &WordPattern, i: usize| match pattern {
+            WordPattern::Stem(s) => tokens.stem(i) == s,
+            WordPattern::Exact(s) => tokens.lower(i) == s,
+            WordPattern::Prefix(p) => tokens.lower(i).starts_with(p.as_str()),
+        };
+        let mut found = Vec::new();
+        for (id, item) in items.iter().enumerate() {
+            let len = item.words.len();
+            for start in 0..tokens.len() {
+                if len > 0
+                    && start + len <= tokens.len()
+                    && item
+                        .words
+                        .iter()
+                        .enumerate()
+                        .all(|(k, w)| holds(w, start + k))
+                {
+                    found.push(Occurrence {
+                        start: start as u32,
+                        end: (start + len - 1) as u32,
+                        item: id as u32,
+                    });
+                }
+            }
+        }
+        found.sort_unstable();
+        found
+    }
+
+    /// Items that share first words, are prefixes of one another, repeat
+    /// one another and overlap, so the trie's paths branch and end inside
+    /// other paths.
+    const PHRASES: &[(&str, bool)] = &[
+        ("care", true),
+        ("care leaver", true),
+        ("care leavers", false),
+        ("care home", true),
+        ("care", true),
+        ("kinship care", true),
+        ("kinship care support", true),
+        ("care support", true),
+        ("support", true),
+        ("support worker*", true),
+        ("the", false),
+        ("the care", true),
+        ("care of the", true),
+        ("care care care", true),
+        ("foster*", true),
+        ("care foster*", true),
+    ];
+
     proptest! {
+        /// The trie finds exactly the occurrences that trying every item at
+        /// every token finds, in the same order.
+        #[test]
+        fn scans_equal_brute_force(
+            words in prop::collection::vec(prop::sample::select(&[
+                "care", "Care", "leaver", "leavers", "home", "kinship", "support",
+                "supported", "worker", "workers", "the", "of", "foster", "fostering",
+                "carers",
+            ][..]), 0..60),
+            chosen in prop::collection::vec(prop::sample::select(PHRASES), 1..12),
+        ) {
+            let tokeniser = Tokeniser::shared();
+            let items: Vec<Item> = chosen
+                .iter()
+                .map(|(source, stem)| parse_item(source, *stem, tokeniser).unwrap())
+                .collect();
+            let mut m = Matcher::default();
+            for item in &items {
+                m.add(item);
+            }
+            let tokens = tokeniser.tokenise(&words.join(" "));
+            prop_assert_eq!(m.scan(&tokens), brute_force(&items, &tokens));
+        }
+
         /// A token's patterns memoised by word number are the patterns its
         /// words give when looked up afresh (tokens from another thread,
         /// whose numbers do not hold here).
