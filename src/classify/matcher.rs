@@ -4,9 +4,9 @@
 //! Items are sequences of word patterns. Every distinct pattern gets an id;
 //! a word is mapped to the ids it satisfies with two hash look-ups (stem,
 //! surface) and one per prefix length (wildcards), once per distinct word
-//! and thread (a memo by the stem cache's word numbers). Items are indexed
-//! by their first pattern, so a scan costs O(tokens + candidate items),
-//! independent of how many keywords the codebook holds.
+//! and thread (a memo by the stem cache's word numbers). Items form a trie
+//! over pattern ids, so a scan costs O(tokens + paths that continue),
+//! independent of how many keywords the codebook holds or share a word.
 
 use rustc_hash::FxHashMap as HashMap;
 
