@@ -135,6 +135,8 @@ pub struct Token {
     pub is_stopword: bool,
     /// Every char of the stem is alphabetic (no digits, `'` or `_`).
     pub stem_is_alphabetic: bool,
+    /// The word's number (see [`TokenizedText::word_id`]).
+    word: u32,
     lower: (u32, u32),
     stem: (u32, u32),
     /// [`word_hash`] of the lowercased form and of the stem.
@@ -149,8 +151,6 @@ pub struct TokenizedText {
     tokens: Vec<Token>,
     lower_arena: String,
     stem_arena: String,
-    /// Each token's word number in `vocabulary` (or [`NO_WORD`]).
-    words: Vec<u32>,
     vocabulary: u64,
 }
 
@@ -199,7 +199,7 @@ impl TokenizedText {
     /// equal lowercased words, numbered densely from 0. [`NO_WORD`] for a
     /// word the cache does not hold (over 44 bytes with its stem).
     pub fn word_id(&self, i: usize) -> u32 {
-        self.words.get(i).copied().unwrap_or(NO_WORD)
+        self.tokens.get(i).map_or(NO_WORD, |t| t.word)
     }
 
     /// Number of sentences (0 for an empty text).
@@ -286,6 +286,13 @@ impl Boundaries {
         } else {
             gap.chars().for_each(|c| self.punctuation(c));
         }
+    }
+
+    /// [`Boundaries::punctuation`] for an ASCII byte's [`ASCII_FLAGS`].
+    #[inline(always)]
+    fn ascii_punctuation(&mut self, flags: u16) {
+        self.pending_sentence |= flags & ENDS_SENTENCE != 0;
+        self.pending_clause |= flags & ENDS_CLAUSE != 0;
     }
 
     fn punctuation(&mut self, c: char) {
@@ -434,7 +441,6 @@ impl Tokeniser {
             tokens: Vec::with_capacity(text.len() / 5 + 1),
             lower_arena: String::with_capacity(text.len()),
             stem_arena: String::with_capacity(text.len()),
-            words: Vec::with_capacity(text.len() / 5 + 1),
             vocabulary: 0,
         };
         STEM_CACHE.with(|cache| {
@@ -448,18 +454,25 @@ impl Tokeniser {
                 let base = piece.start;
                 let piece = &text[piece];
                 if ascii {
-                    // ASCII: char offsets advance with bytes, and word
-                    // boundaries follow UAX #29 restricted to ASCII (see
-                    // `ascii_words`).
-                    for (start, end) in ascii_words(piece.as_bytes()) {
-                        let (start, end) = (base + start, base + end);
-                        b.gap(&text[last..start]);
-                        let char_start = char_pos + (start - base) as u32;
-                        self.push_word(
-                            &mut out, &mut cache, &mut b, text, start, end, char_start, true,
+                    // ASCII: char offsets advance with bytes. What lies
+                    // between the previous piece's last word and this
+                    // piece is noted first; inside the piece the walker
+                    // reports punctuation as it passes it.
+                    b.gap(&text[last..base]);
+                    let after = walk_ascii(piece.as_bytes(), |word| {
+                        b.ascii_punctuation(word.before);
+                        self.push_ascii_word(
+                            &mut out,
+                            &mut cache,
+                            &mut b,
+                            &piece[word.start..word.end],
+                            word.has_upper,
+                            base + word.start,
+                            char_pos + word.start as u32,
                         );
-                        last = end;
-                    }
+                    });
+                    b.ascii_punctuation(after);
+                    last = base + piece.len();
                     char_pos += piece.len() as u32;
                 } else {
                     for (start, segment) in piece.split_word_bound_indices() {
@@ -485,6 +498,49 @@ impl Tokeniser {
             }
         });
         out
+    }
+
+    /// [`Tokeniser::push_word`] for an ASCII word at byte `start` (and char
+    /// `char_start`): lowercased in place, char offsets from byte offsets.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn push_ascii_word(
+        &self,
+        out: &mut TokenizedText,
+        cache: &mut StemCache,
+        b: &mut Boundaries,
+        word: &str,
+        has_upper: bool,
+        start: usize,
+        char_start: u32,
+    ) {
+        let lower_start = out.lower_arena.len() as u32;
+        out.lower_arena.push_str(word);
+        if has_upper {
+            out.lower_arena[lower_start as usize..].make_ascii_lowercase();
+        }
+        let lower_end = out.lower_arena.len() as u32;
+        let lower = &out.lower_arena[lower_start as usize..lower_end as usize];
+        let stem_start = out.stem_arena.len() as u32;
+        let facts = self.push_stem_cached(cache, lower, &mut out.stem_arena);
+        let (sentence, clause) = b.next_word(out.tokens.is_empty(), facts.opens_clause);
+        let stem_end = out.stem_arena.len() as u32;
+        let len = word.len() as u32;
+        out.tokens.push(Token {
+            byte_start: start as u32,
+            byte_end: start as u32 + len,
+            char_start,
+            char_end: char_start + len,
+            sentence,
+            clause,
+            is_stopword: facts.is_stopword,
+            stem_is_alphabetic: facts.stem_is_alphabetic,
+            word: facts.word,
+            lower: (lower_start, lower_end),
+            stem: (stem_start, stem_end),
+            lower_hash: facts.lower_hash,
+            stem_hash: facts.stem_hash,
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -518,7 +574,6 @@ impl Tokeniser {
         } else {
             segment.chars().count()
         } as u32;
-        out.words.push(facts.word);
         out.tokens.push(Token {
             byte_start: start as u32,
             byte_end: end as u32,
@@ -528,6 +583,7 @@ impl Tokeniser {
             clause,
             is_stopword: facts.is_stopword,
             stem_is_alphabetic: facts.stem_is_alphabetic,
+            word: facts.word,
             lower: (lower_start, lower_end),
             stem: (stem_start, stem_end),
             lower_hash: facts.lower_hash,
@@ -536,96 +592,125 @@ impl Tokeniser {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum AsciiClass {
-    Letter,
-    Digit,
-    Underscore,
-    /// `:` joins letters (UAX #29 MidLetter).
-    MidLetter,
-    /// `.` and `'` join letters or digits (MidNumLetQ).
-    MidNumLet,
-    /// `,` and `;` join digits (MidNum).
-    MidNum,
-    Other,
-}
-
-fn ascii_class(b: u8) -> AsciiClass {
-    ASCII_CLASSES[b as usize]
-}
-
-/// [`ascii_class_of`] for every byte, so the word scanner indexes a table.
-static ASCII_CLASSES: [AsciiClass; 256] = {
-    let mut table = [AsciiClass::Other; 256];
+/// What an ASCII byte is to the word scanner and to sentence numbering: a
+/// set of the flags below, one table look-up per byte.
+static ASCII_FLAGS: [u16; 256] = {
+    let mut table = [0; 256];
     let mut b = 0;
     while b < 256 {
-        table[b] = ascii_class_of(b as u8);
+        table[b] = ascii_flags_of(b as u8);
         b += 1;
     }
     table
 };
 
-const fn ascii_class_of(b: u8) -> AsciiClass {
-    match b {
-        b'a'..=b'z' | b'A'..=b'Z' => AsciiClass::Letter,
-        b'0'..=b'9' => AsciiClass::Digit,
-        b'_' => AsciiClass::Underscore,
-        b':' => AsciiClass::MidLetter,
-        b'.' | b'\'' => AsciiClass::MidNumLet,
-        b',' | b';' => AsciiClass::MidNum,
-        _ => AsciiClass::Other,
-    }
+const LETTER: u16 = 1;
+const DIGIT: u16 = 2;
+const UNDERSCORE: u16 = 4;
+/// Letters, digits and `_` join into words.
+const WORD: u16 = LETTER | DIGIT | UNDERSCORE;
+/// `:` joins letters (UAX #29 MidLetter).
+const MID_LETTER: u16 = 8;
+/// `.` and `'` join letters or digits (MidNumLetQ).
+const MID_NUM_LET: u16 = 16;
+/// `,` and `;` join digits (MidNum).
+const MID_NUM: u16 = 32;
+/// Between words, ends a sentence ([`Boundaries::punctuation`]).
+const ENDS_SENTENCE: u16 = 64;
+/// Between words, ends a clause.
+const ENDS_CLAUSE: u16 = 128;
+/// An uppercase letter: a word without one is its own lowercase.
+const UPPER: u16 = 256;
+
+const fn ascii_flags_of(b: u8) -> u16 {
+    let class = match b {
+        b'a'..=b'z' => LETTER,
+        b'A'..=b'Z' => LETTER | UPPER,
+        b'0'..=b'9' => DIGIT,
+        b'_' => UNDERSCORE,
+        b':' => MID_LETTER,
+        b'.' | b'\'' => MID_NUM_LET,
+        b',' | b';' => MID_NUM,
+        _ => 0,
+    };
+    let punctuation = match b {
+        b'.' | b'!' | b'?' | b'\n' => ENDS_SENTENCE,
+        b',' | b';' | b':' | b'(' | b')' | b'[' | b']' => ENDS_CLAUSE,
+        _ => 0,
+    };
+    class | punctuation
 }
 
-/// Word spans of an ASCII text by the UAX #29 rules that apply to ASCII
-/// (WB5–WB13b): letters, digits and `_` join; `:` joins letters; `.` and `'`
-/// join letters or digits; `,` and `;` join digits. Spans of `_` alone are
-/// not words. Equal to the general path on ASCII (property-tested).
-fn ascii_words(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    use AsciiClass::*;
+/// One word found by [`walk_ascii`].
+struct AsciiWord {
+    start: usize,
+    end: usize,
+    /// [`ENDS_SENTENCE`] and [`ENDS_CLAUSE`] of the punctuation between
+    /// this word and the previous one.
+    before: u16,
+    has_upper: bool,
+}
+
+/// Walk an ASCII piece by the UAX #29 rules that apply to ASCII (WB5–WB13b):
+/// letters, digits and `_` join; `:` joins letters; `.` and `'` join letters
+/// or digits; `,` and `;` join digits. Spans of `_` alone are not words.
+/// Calls `word` per word; returns the punctuation flags after the last
+/// word. Equal to the general path on ASCII (property-tested).
+#[inline(always)]
+fn walk_ascii(bytes: &[u8], mut word: impl FnMut(AsciiWord)) -> u16 {
+    const PUNCTUATION: u16 = ENDS_SENTENCE | ENDS_CLAUSE;
     let n = bytes.len();
+    let flags = |b: u8| ASCII_FLAGS[b as usize];
+    let mut between = 0;
     let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < n {
-            let c = ascii_class(bytes[i]);
-            if !matches!(c, Letter | Digit | Underscore) {
-                i += 1;
-                continue;
+    while i < n {
+        // The stretch between words: one flag look-up per byte.
+        let Some(skip) = bytes[i..].iter().position(|&b| {
+            let f = flags(b);
+            between |= f;
+            f & WORD != 0
+        }) else {
+            break;
+        };
+        let start = i + skip;
+        let first = flags(bytes[start]);
+        // `between` took the first word byte's flags too; none is punctuation.
+        let mut seen = first;
+        i = start + 1;
+        loop {
+            let run = bytes[i..]
+                .iter()
+                .position(|&b| {
+                    let f = flags(b);
+                    seen |= f;
+                    f & WORD == 0
+                })
+                .unwrap_or(n - i);
+            i += run;
+            if i + 1 >= n {
+                break;
             }
-            let start = i;
-            let mut has_alnum = c != Underscore;
-            let mut prev = c;
-            i += 1;
-            while i < n {
-                let c = ascii_class(bytes[i]);
-                match c {
-                    Letter | Digit | Underscore => {
-                        has_alnum |= c != Underscore;
-                        prev = c;
-                        i += 1;
-                    }
-                    MidLetter | MidNumLet | MidNum => {
-                        let next = bytes.get(i + 1).map(|b| ascii_class(*b));
-                        let joins = matches!(
-                            (prev, c, next),
-                            (Letter, MidLetter | MidNumLet, Some(Letter))
-                                | (Digit, MidNum | MidNumLet, Some(Digit))
-                        );
-                        if !joins {
-                            break;
-                        }
-                        i += 2;
-                        prev = next.unwrap_or(Other);
-                    }
-                    Other => break,
-                }
+            // A middle character joins only between two letters or two digits.
+            let (prev, mid, next) = (flags(bytes[i - 1]), flags(bytes[i]), flags(bytes[i + 1]));
+            let joins = (prev & next & LETTER != 0 && mid & (MID_LETTER | MID_NUM_LET) != 0)
+                || (prev & next & DIGIT != 0 && mid & (MID_NUM | MID_NUM_LET) != 0);
+            if !joins {
+                break;
             }
-            if has_alnum {
-                return Some((start, i));
-            }
+            seen |= next;
+            i += 2;
         }
-        None
-    })
+        if first & UNDERSCORE == 0 || bytes[start..i].iter().any(|&b| b != b'_') {
+            word(AsciiWord {
+                start,
+                end: i,
+                before: between & PUNCTUATION,
+                has_upper: seen & UPPER != 0,
+            });
+            between = 0;
+        }
+    }
+    between & PUNCTUATION
 }
 
 /// Whether `pieces` may cut before byte `q`: ASCII whitespace before it and
@@ -803,6 +888,12 @@ mod tests {
         #[test]
         fn ascii_fast_path_equals_uax29(text in "[a-cA-C0-2_ .,:;'!?\n()-]{0,40}") {
             proptest::prop_assert_eq!(token_spans(&text), tokenise_whole_text(&text));
+            // Lowercased only where needed, and then wholly.
+            let toks = Tokeniser::shared().tokenise(&text);
+            for (i, t) in toks.tokens().iter().enumerate() {
+                let surface = &text[t.byte_start as usize..t.byte_end as usize];
+                proptest::prop_assert_eq!(toks.lower(i), surface.to_ascii_lowercase());
+            }
         }
     }
 
