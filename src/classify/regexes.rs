@@ -109,9 +109,16 @@ impl RegexBank {
         if self.exact.is_empty() {
             return Vec::new();
         }
+        // Most texts match no pattern. Asking whether any does runs the
+        // DFA's fast loop; asking which ones runs its overlapping loop,
+        // several times the instructions a byte, so it is asked only then.
+        let input = Input::new(text);
+        if !self.relaxed.is_match(input.clone()) {
+            return Vec::new();
+        }
         let mut candidates = PatternSet::new(self.relaxed.pattern_len());
         self.relaxed
-            .which_overlapping_matches(&Input::new(text), &mut candidates);
+            .which_overlapping_matches(&input, &mut candidates);
         candidates.iter().map(|p| p.as_usize()).collect()
     }
 
