@@ -34,6 +34,8 @@ const STOPWORDS_EN: &str = include_str!("../../stopwords/en.txt");
 struct WordFacts {
     /// The word's number in this thread's vocabulary, or [`NO_WORD`].
     word: u32,
+    /// The stem is the word itself, and was not copied to the stem arena.
+    stem_is_word: bool,
     is_stopword: bool,
     stem_is_alphabetic: bool,
     opens_clause: bool,
@@ -63,6 +65,7 @@ struct CachedWord {
     is_stopword: bool,
     stem_is_alphabetic: bool,
     opens_clause: bool,
+    stem_is_word: bool,
 }
 
 impl CachedWord {
@@ -138,6 +141,9 @@ pub struct Token {
     /// The word's number (see [`TokenizedText::word_id`]).
     word: u32,
     lower: (u32, u32),
+    /// The stem's range, in the lower arena when it is the word itself
+    /// (no copy: most short words are their own stem).
+    stem_in_lower: bool,
     stem: (u32, u32),
     /// [`word_hash`] of the lowercased form and of the stem.
     lower_hash: u64,
@@ -175,8 +181,14 @@ impl TokenizedText {
 
     /// The Snowball English stem of token `i`.
     pub fn stem(&self, i: usize) -> &str {
-        let (a, b) = self.tokens[i].stem;
-        &self.stem_arena[a as usize..b as usize]
+        let token = &self.tokens[i];
+        let (a, b) = token.stem;
+        let arena = if token.stem_in_lower {
+            &self.lower_arena
+        } else {
+            &self.stem_arena
+        };
+        &arena[a as usize..b as usize]
     }
 
     /// [`word_hash`] of `lower(i)`, computed once per distinct word.
@@ -360,12 +372,15 @@ impl Tokeniser {
         STEM_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
             cache.make_room();
-            self.push_stem_cached(&mut cache, lower, out);
+            if self.push_stem_cached(&mut cache, lower, out).stem_is_word {
+                out.push_str(lower);
+            }
         });
     }
 
-    /// Append the stem of `lower` to `out`; returns what the cache knows
-    /// of the word (stopword, clause opener, hashes). One cache look-up per
+    /// Append the stem of `lower` to `out` unless it is `lower` itself
+    /// ([`WordFacts::stem_is_word`]); returns what the cache knows of the
+    /// word (stopword, clause opener, hashes). One cache look-up per
     /// token answers all of them.
     #[inline(always)]
     fn push_stem_cached(&self, cache: &mut StemCache, lower: &str, out: &mut String) -> WordFacts {
@@ -373,10 +388,13 @@ impl Tokeniser {
         if let Some(word) = cache.words.find(lower_hash, |w| {
             w.lower_hash == lower_hash && same_bytes(w.word(), lower.as_bytes())
         }) {
-            // SAFETY: `stem()` is a whole `&str` copied in by the insert below.
-            out.push_str(unsafe { std::str::from_utf8_unchecked(word.stem()) });
+            if !word.stem_is_word {
+                // SAFETY: `stem()` is a whole `&str` copied in by the insert below.
+                out.push_str(unsafe { std::str::from_utf8_unchecked(word.stem()) });
+            }
             return WordFacts {
                 word: word.id,
+                stem_is_word: word.stem_is_word,
                 is_stopword: word.is_stopword,
                 stem_is_alphabetic: word.stem_is_alphabetic,
                 opens_clause: word.opens_clause,
@@ -399,9 +417,13 @@ impl Tokeniser {
         out: &mut String,
     ) -> WordFacts {
         let stem = self.stemmer.stem(lower);
-        out.push_str(&stem);
+        let stem_is_word = *stem == *lower;
+        if !stem_is_word {
+            out.push_str(&stem);
+        }
         let mut facts = WordFacts {
             word: NO_WORD,
+            stem_is_word,
             is_stopword: self.stopwords.contains(lower),
             stem_is_alphabetic: stem.chars().all(char::is_alphabetic),
             opens_clause: CLAUSE_OPENERS.contains(&lower),
@@ -428,6 +450,7 @@ impl Tokeniser {
                 is_stopword: facts.is_stopword,
                 stem_is_alphabetic: facts.stem_is_alphabetic,
                 opens_clause: facts.opens_clause,
+                stem_is_word,
             },
             |w| w.lower_hash,
         );
@@ -537,7 +560,12 @@ impl Tokeniser {
             stem_is_alphabetic: facts.stem_is_alphabetic,
             word: facts.word,
             lower: (lower_start, lower_end),
-            stem: (stem_start, stem_end),
+            stem_in_lower: facts.stem_is_word,
+            stem: if facts.stem_is_word {
+                (lower_start, lower_end)
+            } else {
+                (stem_start, stem_end)
+            },
             lower_hash: facts.lower_hash,
             stem_hash: facts.stem_hash,
         });
@@ -585,7 +613,12 @@ impl Tokeniser {
             stem_is_alphabetic: facts.stem_is_alphabetic,
             word: facts.word,
             lower: (lower_start, lower_end),
-            stem: (stem_start, stem_end),
+            stem_in_lower: facts.stem_is_word,
+            stem: if facts.stem_is_word {
+                (lower_start, lower_end)
+            } else {
+                (stem_start, stem_end)
+            },
             lower_hash: facts.lower_hash,
             stem_hash: facts.stem_hash,
         });
@@ -888,11 +921,15 @@ mod tests {
         #[test]
         fn ascii_fast_path_equals_uax29(text in "[a-cA-C0-2_ .,:;'!?\n()-]{0,40}") {
             proptest::prop_assert_eq!(token_spans(&text), tokenise_whole_text(&text));
-            // Lowercased only where needed, and then wholly.
+            // Lowercased only where needed, and then wholly; stems as the
+            // stemmer gives them, whether copied or the word itself.
             let toks = Tokeniser::shared().tokenise(&text);
+            let stemmer = Stemmer::create(Algorithm::English);
             for (i, t) in toks.tokens().iter().enumerate() {
                 let surface = &text[t.byte_start as usize..t.byte_end as usize];
                 proptest::prop_assert_eq!(toks.lower(i), surface.to_ascii_lowercase());
+                proptest::prop_assert_eq!(toks.stem(i), stemmer.stem(toks.lower(i)));
+                proptest::prop_assert_eq!(toks.stem_hash(i), word_hash(toks.stem(i)));
             }
         }
     }
@@ -904,6 +941,38 @@ mod tests {
             text in "[a-bA0-1 .,:'\n\t\r_é’\u{301}\u{200d}\u{ad}\u{a0}\u{93e}😀🇬🇧中—-]{0,40}"
         ) {
             proptest::prop_assert_eq!(token_spans(&text), tokenise_whole_text(&text));
+            let toks = Tokeniser::shared().tokenise(&text);
+            let stemmer = Stemmer::create(Algorithm::English);
+            for i in 0..toks.len() {
+                proptest::prop_assert_eq!(toks.stem(i), stemmer.stem(toks.lower(i)));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Stems as the stemmer gives them, for words that are their own
+        /// stem (kept once, in the lower arena), words whose stem differs
+        /// in length or only in letters ("cry" → "cri"), and words too long
+        /// for the stem cache.
+        #[test]
+        fn stems_are_the_stemmers(
+            words in proptest::collection::vec(proptest::sample::select(&[
+                "the", "care", "cares", "Caring", "cry", "happy", "fostering",
+                "foster", "children’s", "ÉCOLE", "ies", "y",
+                "extraordinarilylongwordthatthestemcachedoesnotholdatall",
+            ][..]), 0..30),
+        ) {
+            let text = words.join(" ");
+            let toks = Tokeniser::shared().tokenise(&text);
+            let stemmer = Stemmer::create(Algorithm::English);
+            proptest::prop_assert_eq!(toks.len(), words.len());
+            for i in 0..toks.len() {
+                proptest::prop_assert_eq!(toks.stem(i), stemmer.stem(toks.lower(i)));
+                proptest::prop_assert_eq!(
+                    Tokeniser::shared().stem_word(toks.lower(i)),
+                    stemmer.stem(toks.lower(i))
+                );
+            }
         }
     }
 
