@@ -73,12 +73,31 @@ static NEXT_MATCHER: AtomicU64 = AtomicU64::new(1);
 struct Memo {
     /// The matcher, its pattern count and the vocabulary the memo is for.
     key: (u64, usize, u64),
-    /// Per word number, its range in `patterns`, or [`UNSEEN`].
-    ranges: Vec<(u32, u32)>,
+    /// Per word number, its patterns (in `patterns`), or [`Span::UNSEEN`].
+    spans: Vec<Span>,
     patterns: Vec<u32>,
 }
 
-const UNSEEN: (u32, u32) = (u32::MAX, 0);
+/// A token's pattern ids: `start..end` of the memo's patterns, or of the
+/// scan's own buffer for a token without a word number.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+    own: bool,
+    /// Some pattern starts an item (has a trie root): only such tokens are
+    /// tried as the start of an occurrence.
+    starts_item: bool,
+}
+
+impl Span {
+    const UNSEEN: Span = Span {
+        start: u32::MAX,
+        end: 0,
+        own: false,
+        starts_item: false,
+    };
+}
 
 thread_local! {
     static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
@@ -228,7 +247,7 @@ impl Matcher {
             let key = (self.id, self.trie.pattern_count() as usize, vocabulary);
             if numbered && memo.key != key {
                 memo.key = key;
-                memo.ranges.clear();
+                memo.spans.clear();
                 memo.patterns.clear();
             }
             let memo = &mut *memo;
@@ -236,7 +255,10 @@ impl Matcher {
         })
     }
 
-    /// [`Matcher::scan`] with the thread's memo borrowed.
+    /// [`Matcher::scan`] with the thread's memo borrowed. One pass: a
+    /// token whose word starts no item costs its memo look-up and nothing
+    /// more; the words after a start are looked up only while a trie path
+    /// continues through them.
     fn scan_with(
         &self,
         tokens: &TokenizedText,
@@ -244,62 +266,43 @@ impl Matcher {
         memo: &mut Memo,
     ) -> Vec<Occurrence> {
         let n = tokens.len();
-        // Each token's patterns, as a range of `memo.patterns`, or of `own`
-        // (tokens with no number) when the range's start has the `OWN` bit.
-        const OWN: u32 = 1 << 31;
-        let mut spans: Vec<(u32, u32)> = Vec::with_capacity(n);
         let mut own: Vec<u32> = Vec::new();
-        // The tokens with at least one pattern: few, and the only places an
-        // item can start.
-        let mut with_patterns: Vec<u32> = Vec::new();
-        for i in 0..n {
-            let word = tokens.word_id(i);
-            let span = if !numbered || word == NO_WORD {
-                let start = own.len();
-                self.patterns_of(tokens, i, &mut own);
-                (start as u32 | OWN, own.len() as u32 | OWN)
-            } else {
-                let w = word as usize;
-                if w >= memo.ranges.len() {
-                    memo.ranges.resize(w + 1, UNSEEN);
-                }
-                if memo.ranges[w] == UNSEEN {
-                    let start = memo.patterns.len();
-                    self.patterns_of(tokens, i, &mut memo.patterns);
-                    memo.ranges[w] = (start as u32, memo.patterns.len() as u32);
-                }
-                memo.ranges[w]
-            };
-            if span.0 != span.1 {
-                with_patterns.push(i as u32);
-            }
-            spans.push(span);
-        }
-        let at = |i: usize| {
-            let (a, b) = spans[i];
-            if a & OWN == 0 {
-                &memo.patterns[a as usize..b as usize]
-            } else {
-                &own[(a & !OWN) as usize..(b & !OWN) as usize]
-            }
-        };
         let mut found = Vec::new();
         // Trie nodes still to extend: (node, token the path ends at).
         let mut open: Vec<(u32, u32)> = Vec::new();
-        for &start in &with_patterns {
+        for start in 0..n {
+            let span = self.span(tokens, start, numbered, memo, &mut own);
+            if !span.starts_item {
+                continue;
+            }
             let starting_here = found.len();
-            for &first in at(start as usize) {
+            for k in span.start..span.end {
+                let first = if span.own {
+                    own[k as usize]
+                } else {
+                    memo.patterns[k as usize]
+                };
                 if let Some(node) = self.trie.root_child(first) {
-                    open.push((node, start));
+                    open.push((node, start as u32));
                 }
             }
             while let Some((node, end)) = open.pop() {
                 for item in self.trie.items_ending_at(node) {
-                    found.push(Occurrence { start, end, item });
+                    found.push(Occurrence {
+                        start: start as u32,
+                        end,
+                        item,
+                    });
                 }
                 let next = end as usize + 1;
                 if next < n && self.trie.has_children(node) {
-                    for &p in at(next) {
+                    let span = self.span(tokens, next, numbered, memo, &mut own);
+                    for k in span.start..span.end {
+                        let p = if span.own {
+                            own[k as usize]
+                        } else {
+                            memo.patterns[k as usize]
+                        };
                         if let Some(child) = self.trie.child(node, p) {
                             open.push((child, next as u32));
                         }
@@ -312,6 +315,54 @@ impl Matcher {
             found[starting_here..].sort_unstable();
         }
         found
+    }
+
+    /// Token `i`'s pattern ids: from the memo when the token is numbered
+    /// here (filling it on a word's first sight), else looked up afresh
+    /// into `own`.
+    #[inline(always)]
+    fn span(
+        &self,
+        tokens: &TokenizedText,
+        i: usize,
+        numbered: bool,
+        memo: &mut Memo,
+        own: &mut Vec<u32>,
+    ) -> Span {
+        let word = tokens.word_id(i);
+        if !numbered || word == NO_WORD {
+            let start = own.len();
+            self.patterns_of(tokens, i, own);
+            return Span {
+                start: start as u32,
+                end: own.len() as u32,
+                own: true,
+                starts_item: self.any_starts_item(&own[start..]),
+            };
+        }
+        let w = word as usize;
+        if let Some(&span) = memo.spans.get(w)
+            && span != Span::UNSEEN
+        {
+            return span;
+        }
+        let start = memo.patterns.len();
+        self.patterns_of(tokens, i, &mut memo.patterns);
+        let span = Span {
+            start: start as u32,
+            end: memo.patterns.len() as u32,
+            own: false,
+            starts_item: self.any_starts_item(&memo.patterns[start..]),
+        };
+        if w >= memo.spans.len() {
+            memo.spans.resize(w + 1, Span::UNSEEN);
+        }
+        memo.spans[w] = span;
+        span
+    }
+
+    fn any_starts_item(&self, patterns: &[u32]) -> bool {
+        patterns.iter().any(|&p| self.trie.root_child(p).is_some())
     }
 }
 
