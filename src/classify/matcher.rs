@@ -76,6 +76,9 @@ struct Memo {
     /// Per word number, its patterns (in `patterns`), or [`Span::UNSEEN`].
     spans: Vec<Span>,
     patterns: Vec<u32>,
+    /// The scan's buffers, kept for the thread's next text.
+    own: Vec<u32>,
+    open: Vec<(u32, u32)>,
 }
 
 /// A token's pattern ids: `start..end` of the memo's patterns, or of the
@@ -266,10 +269,12 @@ impl Matcher {
         memo: &mut Memo,
     ) -> Vec<Occurrence> {
         let n = tokens.len();
-        let mut own: Vec<u32> = Vec::new();
+        let mut own = std::mem::take(&mut memo.own);
+        own.clear();
         let mut found = Vec::new();
         // Trie nodes still to extend: (node, token the path ends at).
-        let mut open: Vec<(u32, u32)> = Vec::new();
+        let mut open = std::mem::take(&mut memo.open);
+        open.clear();
         for start in 0..n {
             let span = self.span(tokens, start, numbered, memo, &mut own);
             if !span.starts_item {
@@ -314,6 +319,8 @@ impl Matcher {
             // 5,000-keyword codebook.
             found[starting_here..].sort_unstable();
         }
+        memo.own = own;
+        memo.open = open;
         found
     }
 
