@@ -83,7 +83,7 @@ struct Memo {
 
 /// A token's pattern ids: `start..end` of the memo's patterns, or of the
 /// scan's own buffer for a token without a word number.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 struct Span {
     start: u32,
     end: u32,
@@ -94,12 +94,17 @@ struct Span {
 }
 
 impl Span {
+    /// A word not yet looked up: the only span whose start is `u32::MAX`.
     const UNSEEN: Span = Span {
         start: u32::MAX,
         end: 0,
         own: false,
         starts_item: false,
     };
+
+    fn is_seen(&self) -> bool {
+        self.start != u32::MAX
+    }
 }
 
 thread_local! {
@@ -349,7 +354,7 @@ impl Matcher {
         }
         let w = word as usize;
         if let Some(&span) = memo.spans.get(w)
-            && span != Span::UNSEEN
+            && span.is_seen()
         {
             return span;
         }

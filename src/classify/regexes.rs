@@ -41,6 +41,9 @@ use super::ClassifyError;
 pub(super) struct RegexBank {
     /// Every pattern without `\b`/`\B`; matches a superset of `exact`.
     relaxed: meta::Regex,
+    /// The same set, leftmost-first: its first match starts where the
+    /// earliest match of any pattern starts.
+    relaxed_leftmost: meta::Regex,
     /// Each pattern without `\b`/`\B` on its own: proposes the starts at
     /// which `exact` is tried on texts that need Unicode boundaries.
     relaxed_each: Vec<meta::Regex>,
@@ -92,8 +95,13 @@ impl RegexBank {
             .configure(meta::Config::new().match_kind(MatchKind::All))
             .build_many_from_hir(&relaxed_hirs)
             .map_err(|e| err(e.to_string()))?;
+        let relaxed_leftmost = meta::Regex::builder()
+            .configure(meta::Config::new().auto_prefilter(false))
+            .build_many_from_hir(&relaxed_hirs)
+            .map_err(|e| err(e.to_string()))?;
         Ok(RegexBank {
             relaxed,
+            relaxed_leftmost,
             relaxed_each,
             exact,
             exact_ascii_bounds,
@@ -109,33 +117,39 @@ impl RegexBank {
         if self.exact.is_empty() {
             return Vec::new();
         }
-        // Most texts match no pattern. Asking whether any does runs the
-        // DFA's fast loop; asking which ones runs its overlapping loop,
-        // several times the instructions a byte, so it is asked only then.
-        let input = Input::new(text);
-        if !self.relaxed.is_match(input.clone()) {
+        // Most texts match no pattern. Finding the leftmost match runs the
+        // DFA's fast loop; asking which patterns match runs its overlapping
+        // loop, several times the instructions a byte, so it is asked only
+        // when some pattern matches, and only from where the leftmost match
+        // starts: no match of any pattern starts before it.
+        let Some(leftmost) = self.relaxed_leftmost.find(text) else {
             return Vec::new();
-        }
+        };
         let mut candidates = PatternSet::new(self.relaxed.pattern_len());
-        self.relaxed
-            .which_overlapping_matches(&input, &mut candidates);
+        self.relaxed.which_overlapping_matches(
+            &Input::new(text).range(leftmost.start()..),
+            &mut candidates,
+        );
         candidates.iter().map(|p| p.as_usize()).collect()
     }
 
     /// Indices of the patterns that match `text` anywhere.
     #[cfg(test)]
     fn matching(&self, text: &str) -> Vec<usize> {
-        if self.exact.is_empty() {
-            return Vec::new();
-        }
+        self.candidates(text)
+            .into_iter()
+            .filter(|&i| self.exact[i].is_match(text))
+            .collect()
+    }
+
+    /// [`RegexBank::candidates`] the plain way: the overlapping search over
+    /// the whole text.
+    #[cfg(test)]
+    fn candidates_by_whole_search(&self, text: &str) -> Vec<usize> {
         let mut candidates = PatternSet::new(self.relaxed.pattern_len());
         self.relaxed
             .which_overlapping_matches(&Input::new(text), &mut candidates);
-        candidates
-            .iter()
-            .map(|p| p.as_usize())
-            .filter(|&i| self.exact[i].is_match(text))
-            .collect()
+        candidates.iter().map(|p| p.as_usize()).collect()
     }
 
     /// Byte ranges of the non-empty matches of pattern `i` in `text`.
@@ -339,6 +353,20 @@ mod tests {
             b.find_all(0, "I had 11 workers and TOO MANY workers", true),
             [(6, 16), (21, 37)]
         );
+    }
+
+    proptest::proptest! {
+        /// Searching from the leftmost match finds the patterns that the
+        /// whole-text search finds: patterns that overlap, nest, start at
+        /// the same place, match empty or depend on the text's start.
+        #[test]
+        fn candidates_equal_the_whole_text_search(text in "[abcx0-9 ]{0,30}") {
+            let b = bank(&[
+                r"ab", r"b+c", r"(?i)\babc\b", r"\d+ x", r"x$", r"^a", r"c\s*\d",
+                r"a|abc", r"\Bb",
+            ]);
+            proptest::prop_assert_eq!(b.candidates(&text), b.candidates_by_whole_search(&text));
+        }
     }
 
     #[test]
