@@ -575,18 +575,41 @@ impl Tokeniser {
         if has_upper {
             out.lower_arena[lower_start as usize..].make_ascii_lowercase();
         }
+        let len = (word.end - word.start) as u32;
+        self.finish_word(
+            out,
+            cache,
+            b,
+            lower_start,
+            (start as u32, start as u32 + len),
+            (char_start, char_start + len),
+        );
+    }
+
+    /// The rest of a word once its lowercase form ends the lower arena
+    /// (from `lower_start`): its stem and facts from the cache, its
+    /// sentence and clause, its token.
+    #[inline(always)]
+    fn finish_word(
+        &self,
+        out: &mut TokenizedText,
+        cache: &mut StemCache,
+        b: &mut Boundaries,
+        lower_start: u32,
+        (byte_start, byte_end): (u32, u32),
+        (char_start, char_end): (u32, u32),
+    ) {
         let lower_end = out.lower_arena.len() as u32;
         let lower = &out.lower_arena.as_bytes()[lower_start as usize..lower_end as usize];
         let stem_start = out.stem_arena.len() as u32;
         let facts = self.push_stem_cached(cache, lower, &mut out.stem_arena);
         let (sentence, clause) = b.next_word(out.tokens.is_empty(), facts.opens_clause);
         let stem_end = out.stem_arena.len() as u32;
-        let len = (word.end - word.start) as u32;
         out.tokens.push(Token {
-            byte_start: start as u32,
-            byte_end: start as u32 + len,
+            byte_start,
+            byte_end,
             char_start,
-            char_end: char_start + len,
+            char_end,
             sentence,
             clause,
             is_stopword: facts.is_stopword,
@@ -624,37 +647,19 @@ impl Tokeniser {
         } else {
             push_lower_folded(segment, &mut out.lower_arena);
         }
-        let lower_end = out.lower_arena.len() as u32;
-        let lower = &out.lower_arena.as_bytes()[lower_start as usize..lower_end as usize];
-        let stem_start = out.stem_arena.len() as u32;
-        let facts = self.push_stem_cached(cache, lower, &mut out.stem_arena);
-        let (sentence, clause) = b.next_word(out.tokens.is_empty(), facts.opens_clause);
-        let stem_end = out.stem_arena.len() as u32;
         let chars = if ascii {
             segment.len()
         } else {
             segment.chars().count()
         } as u32;
-        out.tokens.push(Token {
-            byte_start: start as u32,
-            byte_end: end as u32,
-            char_start,
-            char_end: char_start + chars,
-            sentence,
-            clause,
-            is_stopword: facts.is_stopword,
-            stem_is_alphabetic: facts.stem_is_alphabetic,
-            word: facts.word,
-            lower: (lower_start, lower_end),
-            stem_in_lower: facts.stem_is_word,
-            stem: if facts.stem_is_word {
-                (lower_start, lower_end)
-            } else {
-                (stem_start, stem_end)
-            },
-            lower_hash: facts.lower_hash,
-            stem_hash: facts.stem_hash,
-        });
+        self.finish_word(
+            out,
+            cache,
+            b,
+            lower_start,
+            (start as u32, end as u32),
+            (char_start, char_start + chars),
+        );
     }
 }
 
