@@ -358,7 +358,7 @@ mod tests {
     proptest::proptest! {
         /// Searching from the leftmost match finds the patterns that the
         /// whole-text search finds: patterns that overlap, nest, start at
-        /// the same place, match empty or depend on the text's start.
+        /// the same place or depend on the text's start or end.
         #[test]
         fn candidates_equal_the_whole_text_search(text in "[abcx0-9 ]{0,30}") {
             let b = bank(&[

@@ -221,7 +221,7 @@ impl TokenizedText {
 
     /// Token `i`'s word number: equal numbers within one vocabulary are
     /// equal lowercased words, numbered densely from 0. [`NO_WORD`] for a
-    /// word the cache does not hold (over 44 bytes with its stem).
+    /// word the cache does not hold (over [`CACHED_BYTES`] with its stem).
     pub fn word_id(&self, i: usize) -> u32 {
         self.tokens.get(i).map_or(NO_WORD, |t| t.word)
     }
@@ -312,19 +312,16 @@ impl Boundaries {
         }
     }
 
-    /// [`Boundaries::punctuation`] for an ASCII byte's [`ASCII_FLAGS`].
+    /// Note punctuation given as [`ENDS_SENTENCE`] and [`ENDS_CLAUSE`]
+    /// flags (from [`ends_of`], or an ASCII byte's [`ASCII_FLAGS`]).
     #[inline(always)]
-    fn ascii_punctuation(&mut self, flags: u16) {
+    fn note_ends(&mut self, flags: u16) {
         self.pending_sentence |= flags & ENDS_SENTENCE != 0;
         self.pending_clause |= flags & ENDS_CLAUSE != 0;
     }
 
     fn punctuation(&mut self, c: char) {
-        match c {
-            '.' | '!' | '?' | '…' | '\n' | '\u{2029}' | '。' => self.pending_sentence = true,
-            ',' | ';' | ':' | '(' | ')' | '[' | ']' | '–' | '—' => self.pending_clause = true,
-            _ => {}
-        }
+        self.note_ends(ends_of(c));
     }
 
     /// Numbers for the next word; `opens_clause` for "but", "however", …
@@ -408,12 +405,10 @@ impl Tokeniser {
                 match word.bytes.get(from..from + 16) {
                     // A fixed 16-byte copy cut back (see `push_short`).
                     Some(window) if len <= 16 => {
-                        let keep = out.len() + len;
                         // SAFETY: the window is the stem, a whole `&str`
                         // copied in by the insert below, then zero bytes
                         // (the entry's bytes start zeroed): valid UTF-8.
-                        out.push_str(unsafe { std::str::from_utf8_unchecked(window) });
-                        out.truncate(keep);
+                        push_cut(out, unsafe { std::str::from_utf8_unchecked(window) }, len);
                     }
                     // SAFETY: `stem()` is a whole `&str` copied in by the insert below.
                     _ => out.push_str(unsafe { std::str::from_utf8_unchecked(word.stem()) }),
@@ -519,13 +514,13 @@ impl Tokeniser {
                     b.gap(&text[last..base]);
                     let after = walk_ascii(piece.as_bytes(), |word| {
                         if word.before != 0 {
-                            b.ascii_punctuation(word.before);
+                            b.note_ends(word.before);
                         }
                         self.push_ascii_word(
                             &mut out, &mut cache, &mut b, piece, &word, base, char_pos,
                         );
                     });
-                    b.ascii_punctuation(after);
+                    b.note_ends(after);
                     last = base + piece.len();
                     char_pos += piece.len() as u32;
                 } else {
@@ -704,12 +699,18 @@ const fn ascii_flags_of(b: u8) -> u16 {
         b',' | b';' => MID_NUM,
         _ => 0,
     };
-    let punctuation = match b {
-        b'.' | b'!' | b'?' | b'\n' => ENDS_SENTENCE,
-        b',' | b';' | b':' | b'(' | b')' | b'[' | b']' => ENDS_CLAUSE,
+    class | ends_of(b as char)
+}
+
+/// What a punctuation mark between two words ends: [`ENDS_SENTENCE`],
+/// [`ENDS_CLAUSE`] or nothing. One list for the ASCII table and the
+/// general path.
+const fn ends_of(c: char) -> u16 {
+    match c {
+        '.' | '!' | '?' | '…' | '\n' | '\u{2029}' | '。' => ENDS_SENTENCE,
+        ',' | ';' | ':' | '(' | ')' | '[' | ']' | '–' | '—' => ENDS_CLAUSE,
         _ => 0,
-    };
-    class | punctuation
+    }
 }
 
 /// How many bytes `bytes` starts with that are lowercase ASCII letters,
@@ -720,19 +721,30 @@ const fn ascii_flags_of(b: u8) -> u16 {
 /// branch (cachegrind's branch simulation).
 #[inline(always)]
 fn lowercase_run(bytes: &[u8]) -> usize {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = ONES * 0x80;
-    let mut k = 0;
-    while let Some(chunk) = bytes.get(k..).and_then(|rest| rest.first_chunk::<8>()) {
-        let x = u64::from_le_bytes(*chunk);
+    leading_run_by_eight(bytes, |x| {
         // High bit set in each byte below `a` (borrows can set it in later
         // bytes too, so only the lowest set byte is exact) …
         let below = x.wrapping_sub(ONES * u64::from(b'a')) & !x & HIGH;
         // … and in each byte above `z` (or not ASCII): exact, no carries.
         let above = (x.wrapping_add(ONES * u64::from(0x7f - b'z')) | x) & HIGH;
-        let outside = below | above;
-        if outside != 0 {
-            return k + (outside.trailing_zeros() / 8) as usize;
+        below | above
+    })
+}
+
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+const HIGH: u64 = ONES * 0x80;
+
+/// How many leading bytes of `bytes` pass a test made eight at a time:
+/// `outside` maps eight bytes (little-endian) to a word whose lowest set
+/// high bit marks the first byte that fails. Stops when fewer than eight
+/// bytes remain; the caller finishes the tail byte by byte.
+#[inline(always)]
+fn leading_run_by_eight(bytes: &[u8], outside: impl Fn(u64) -> u64) -> usize {
+    let mut k = 0;
+    while let Some(chunk) = bytes.get(k..).and_then(|rest| rest.first_chunk::<8>()) {
+        let failed = outside(u64::from_le_bytes(*chunk));
+        if failed != 0 {
+            return k + (failed.trailing_zeros() / 8) as usize;
         }
         k += 8;
     }
@@ -746,13 +758,18 @@ fn lowercase_run(bytes: &[u8]) -> usize {
 #[inline(always)]
 fn push_short(arena: &mut String, source: &str, from: usize, to: usize) {
     match source.get(from..from + 16) {
-        Some(window) if to - from <= 16 => {
-            let keep = arena.len() + (to - from);
-            arena.push_str(window);
-            arena.truncate(keep);
-        }
+        Some(window) if to - from <= 16 => push_cut(arena, window, to - from),
         _ => arena.push_str(&source[from..to]),
     }
+}
+
+/// Append the first `len` bytes of `window` (a char boundary), copying the
+/// whole fixed-size window and cutting back.
+#[inline(always)]
+fn push_cut(arena: &mut String, window: &str, len: usize) {
+    let keep = arena.len() + len;
+    arena.push_str(window);
+    arena.truncate(keep);
 }
 
 /// One word found by [`walk_ascii`].
@@ -882,7 +899,6 @@ fn pieces(text: &str) -> impl Iterator<Item = (Range<usize>, bool)> + '_ {
 /// bytes at a time: every text is searched so, and byte by byte it was a
 /// tenth of the tokeniser's instructions.
 fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
     let mut chunks = bytes.chunks_exact(8);
     let mut at = 0;
     for chunk in chunks.by_ref() {
