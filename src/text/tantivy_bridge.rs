@@ -24,9 +24,9 @@ pub const TERM_WIRE_TOKENIZER_NAME: &str = "thematic-terms";
 pub const SURFACE_MARK: char = '=';
 
 /// Separates a word's stem from its surface form on the wire.
-const UNIT_SEP: char = '\u{1f}';
+const UNIT_SEP: u8 = 0x1f;
 /// Ends a word on the wire.
-const RECORD_SEP: char = '\u{1e}';
+const RECORD_SEP: u8 = 0x1e;
 
 /// The term wire string of a tokenised text. Words never contain control
 /// characters (UAX #29 breaks on them), so the separators are unambiguous.
@@ -34,9 +34,9 @@ pub fn encode_terms(tokens: &TokenizedText) -> String {
     let mut wire = String::with_capacity(tokens.len() * 16);
     for i in 0..tokens.len() {
         wire.push_str(tokens.stem(i));
-        wire.push(UNIT_SEP);
+        wire.push(char::from(UNIT_SEP));
         wire.push_str(tokens.lower(i));
-        wire.push(RECORD_SEP);
+        wire.push(char::from(RECORD_SEP));
     }
     wire
 }
@@ -65,7 +65,8 @@ impl<S: AsRef<str>> TermStream<S> {
 impl<S: AsRef<str>> TokenStream for TermStream<S> {
     fn advance(&mut self) -> bool {
         let wire = self.wire.as_ref();
-        if self.at >= wire.len() {
+        let bytes = wire.as_bytes();
+        if self.at >= bytes.len() {
             return false;
         }
         let sep = if self.surface_next {
@@ -73,9 +74,14 @@ impl<S: AsRef<str>> TokenStream for TermStream<S> {
         } else {
             UNIT_SEP
         };
-        let rest = &wire[self.at..];
-        let len = rest.find(sep).unwrap_or(rest.len());
-        let term = &rest[..len];
+        // Terms average five bytes: a plain byte loop costs a third of what
+        // `str::find(char)` does with memchr's set-up on every call. The
+        // separators are ASCII, so the cut is on a char boundary.
+        let len = bytes[self.at..]
+            .iter()
+            .position(|&b| b == sep)
+            .unwrap_or(bytes.len() - self.at);
+        let term = &wire[self.at..self.at + len];
         self.token.text.clear();
         if self.surface_next {
             self.token.text.push(SURFACE_MARK);
@@ -85,7 +91,7 @@ impl<S: AsRef<str>> TokenStream for TermStream<S> {
         self.token.position_length = 1;
         self.token.offset_from = self.at;
         self.token.offset_to = self.at + len;
-        self.at += len + sep.len_utf8();
+        self.at += len + 1;
         if self.surface_next {
             self.position += 1;
         }
@@ -157,5 +163,24 @@ mod tests {
         // "3,000" is one word (UAX #29 joins digits across a comma).
         assert_eq!(via_wire.last(), Some(&(4, "=times".to_owned())));
         assert!(terms(TermWireTokenizer.token_stream("")).is_empty());
+    }
+
+    proptest::proptest! {
+        /// Every word comes back off the wire as its stem, then its
+        /// `=surface`, at its own position, whatever the script.
+        #[test]
+        fn the_wire_gives_back_every_stem_and_surface(text in "[a-zA-Zé日本 ,.'’0-9ßΣς\\-]{0,80}") {
+            let tokens = Tokeniser::shared().tokenise(&text);
+            let wire = encode_terms(&tokens);
+            let expected: Vec<(usize, String)> = (0..tokens.len())
+                .flat_map(|i| {
+                    [
+                        (i, tokens.stem(i).to_owned()),
+                        (i, format!("{SURFACE_MARK}{}", tokens.lower(i))),
+                    ]
+                })
+                .collect();
+            proptest::prop_assert_eq!(terms(TermWireTokenizer.token_stream(&wire)), expected);
+        }
     }
 }
