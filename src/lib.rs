@@ -23,6 +23,7 @@
 
 pub mod classify;
 pub mod codebook;
+pub mod codes_json;
 pub mod corpus;
 pub mod eval;
 pub mod export;

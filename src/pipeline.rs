@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::{Classifier, CodeHit, Coding, Source};
 use crate::codebook::{Code, Codebook, CodebookError};
+use crate::codes_json::CodesLineWriter;
 use crate::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, Reject};
 use crate::index::{self, IndexBuilder, IndexError, StoredUnit, UnitDoc};
 use crate::output::{OutputDir, OutputError, StagedWriter};
@@ -128,6 +129,7 @@ enum BatchItem {
 /// depends on the unit alone, computed on every core.
 struct Coder<'a> {
     classifier: &'a Classifier,
+    lines: &'a CodesLineWriter,
     questions: &'a [String],
     overrides: &'a Overrides,
     indexing: bool,
@@ -217,8 +219,9 @@ impl Coder<'_> {
             .collect();
         let first_ord = self.next_ord;
         self.next_ord += slots.len() as u64;
-        let (classifier, questions, overrides, indexing) = (
+        let (classifier, lines, questions, overrides, indexing) = (
             self.classifier,
+            self.lines,
             self.questions,
             self.overrides,
             self.indexing,
@@ -244,8 +247,7 @@ impl Coder<'_> {
                     .iter()
                     .filter_map(|&e| overrides.entry(e))
                     .collect();
-                let codes_line =
-                    codes_line(codebook, &r.id, question, ord, text, &coding, &applied);
+                let codes_line = lines.line(&r.id, question, ord, text, &coding, &applied);
                 let flagged_line = (!coding.flags.is_empty())
                     .then(|| flagged_line(codebook, &r.id, question, ord, text, &coding));
                 let signature = Signature::of(&tokens);
@@ -420,7 +422,8 @@ fn code_into<'a>(
     })
 }
 
-/// One evidence span as written to codes.jsonl and the restricted file.
+/// One evidence span as written to the restricted file (codes.jsonl has
+/// its own writer, [`CodesLineWriter`]).
 #[derive(Serialize)]
 struct EvidenceOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -474,20 +477,6 @@ impl Serialize for EvidenceMap<'_> {
 }
 
 #[derive(Serialize)]
-struct CodesLine<'a> {
-    id: &'a str,
-    question: &'a str,
-    ordinal: u64,
-    themes: Vec<&'a str>,
-    flags: Vec<&'a str>,
-    evidence: EvidenceMap<'a>,
-    /// Analysts' corrections in effect for this unit: the evidence for an
-    /// added theme, the record of a removed one.
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    overrides: &'a [&'a Override],
-}
-
-#[derive(Serialize)]
 struct FlaggedLine<'a> {
     id: &'a str,
     question: &'a str,
@@ -499,32 +488,6 @@ struct FlaggedLine<'a> {
 
 fn ids<'a>(hits: &[CodeHit], codes: &'a [Code]) -> Vec<&'a str> {
     hits.iter().map(|h| codes[h.code].id.as_str()).collect()
-}
-
-/// One line of codes.jsonl. Flag evidence stays in the restricted file.
-pub fn codes_line(
-    codebook: &Codebook,
-    id: &str,
-    question: &str,
-    ord: u64,
-    text: &str,
-    coding: &Coding,
-    overrides: &[&Override],
-) -> Vec<u8> {
-    let line = CodesLine {
-        id,
-        question,
-        ordinal: ord,
-        themes: ids(&coding.themes, &codebook.themes),
-        flags: ids(&coding.flags, &codebook.flags),
-        evidence: EvidenceMap {
-            hits: &coding.themes,
-            codes: &codebook.themes,
-            text,
-        },
-        overrides,
-    };
-    serde_json::to_vec(&line).unwrap_or_default()
 }
 
 fn flagged_line(
@@ -774,8 +737,10 @@ pub fn run(
         overrides_applied: 0,
         overrides_changed: 0,
     };
+    let lines = CodesLineWriter::new(classifier.codebook());
     let mut coder = Coder {
         classifier,
+        lines: &lines,
         questions: &questions,
         overrides: &overrides,
         indexing: true,
@@ -825,12 +790,22 @@ pub fn run(
     for w in [Some(codes), Some(flagged), rejects].into_iter().flatten() {
         finish_stream(&out, &out_name, w)?;
     }
-    index.finish()?;
+    let report = thread::scope(|scope| {
+        // tantivy writes its last segment while the reports are built: only
+        // campaign representatives' texts need the finished index, and they
+        // come last, after campaign detection.
+        let finishing = scope.spawn(|| {
+            index.finish()?;
+            index::open_for_reading_through(&index_dir)
+        });
+        let finished = FinishingIndex::new(finishing);
+        let text_of = |ord| finished.wait().ok()?.text_by_ord(ord);
+        let report = finish_reports(&out, aggregator, records_read, &text_of);
+        // The index's own failure explains a report's missing texts: it comes first.
+        finished.into_result()?;
+        report
+    })?;
     bar.finish_and_clear();
-
-    let staged_index = index::open_for_reading_through(&index_dir)?;
-    let text_of = |ord| staged_index.text_by_ord(ord);
-    let report = finish_reports(&out, aggregator, records_read, &text_of)?;
     let manifest = Manifest {
         schema: 1,
         inputs: settings
@@ -860,6 +835,51 @@ pub fn run(
         flagged: report.totals.flagged_responses,
         overrides: override_summary,
     })
+}
+
+/// The index being finished on a thread of its own, opened once it is done;
+/// whoever first needs it waits for it.
+struct FinishingIndex<'scope> {
+    pending: std::sync::Mutex<
+        Option<thread::ScopedJoinHandle<'scope, Result<index::OpenIndex, IndexError>>>,
+    >,
+    done: std::sync::OnceLock<Result<index::OpenIndex, Option<IndexError>>>,
+}
+
+impl<'scope> FinishingIndex<'scope> {
+    fn new(handle: thread::ScopedJoinHandle<'scope, Result<index::OpenIndex, IndexError>>) -> Self {
+        FinishingIndex {
+            pending: std::sync::Mutex::new(Some(handle)),
+            done: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The opened index, or the reason there is none (`None`: the thread
+    /// panicked).
+    fn wait(&self) -> Result<&index::OpenIndex, &Option<IndexError>> {
+        self.done
+            .get_or_init(|| {
+                let handle = self.pending.lock().ok().and_then(|mut h| h.take());
+                match handle.map(|h| h.join()) {
+                    Some(Ok(opened)) => opened.map_err(Some),
+                    _ => Err(None),
+                }
+            })
+            .as_ref()
+    }
+
+    /// Wait for the index if nobody has, and give its outcome.
+    fn into_result(self) -> Result<index::OpenIndex, PipelineError> {
+        let _ = self.wait();
+        match self.done.into_inner() {
+            Some(Ok(opened)) => Ok(opened),
+            Some(Err(Some(e))) => Err(PipelineError::Index(e)),
+            _ => Err(PipelineError::Run {
+                path: files::INDEX.to_owned(),
+                message: "the indexing thread panicked; please report this as a bug".to_owned(),
+            }),
+        }
+    }
 }
 
 /// Read OUT/run.json.
@@ -919,8 +939,10 @@ pub fn recode(
         }
     }
     sinks.aggregator.spool_in(out.staging());
+    let lines = CodesLineWriter::new(classifier.codebook());
     let mut coder = Coder {
         classifier,
+        lines: &lines,
         questions: &questions,
         overrides: &overrides,
         indexing: false,
