@@ -24,7 +24,7 @@ use crate::index::{self, IndexBuilder, IndexError, StoredUnit, UnitDoc};
 use crate::output::{OutputDir, OutputError, StagedWriter};
 use crate::overrides::{Override, OverrideError, OverrideSummary, Overrides, UnitOverrides};
 use crate::report::campaign::Signature;
-use crate::report::{self, Aggregator, Report, ReportOptions, TermStats, UnitInput};
+use crate::report::{self, Aggregator, Report, ReportOptions, UnitInput};
 use crate::search::{UNITS_FILE, UnitsWriter};
 use crate::text::{Tokeniser, TokenizedText, encode_terms};
 
@@ -141,7 +141,6 @@ struct CodedBatch {
     rejects: Vec<Reject>,
     responses: Vec<ResponseIn>,
     units: Vec<CodedUnit>,
-    terms: TermStats,
 }
 
 struct CodedUnit {
@@ -270,33 +269,10 @@ impl Coder<'_> {
                 }
             })
             .collect();
-        let n_themes = codebook.themes.len();
-        // Term statistics are counted per rayon chunk and merged in order in
-        // parallel (rayon's reduce keeps adjacency), so the serial stage
-        // merges one table per batch.
-        let terms = units
-            .par_iter()
-            .fold_chunks(
-                128,
-                || TermStats::new(n_themes),
-                |mut acc, u| {
-                    let themes: Vec<usize> = u.coding.themes.iter().map(|h| h.code).collect();
-                    acc.add(&u.tokens, &themes);
-                    acc
-                },
-            )
-            .reduce(
-                || TermStats::new(n_themes),
-                |mut earlier, later| {
-                    earlier.merge(later);
-                    earlier
-                },
-            );
         CodedBatch {
             rejects,
             responses,
             units,
-            terms,
         }
     }
 }
@@ -324,7 +300,6 @@ impl Sinks<'_> {
                     .map_err(|e| write_error(&self.out_name, files::REJECTS, e))?;
             }
         }
-        self.aggregator.add_terms(batch.terms);
         let codebook = self.codebook;
         for u in &batch.units {
             for &e in &u.corrected.entries {

@@ -281,12 +281,6 @@ impl Aggregator {
         }
     }
 
-    /// Term counts of a batch of units, counted in parallel by the caller
-    /// with [`TermStats::add`]; batches must arrive in input order.
-    pub fn add_terms(&mut self, batch: TermStats) {
-        self.terms.merge(batch);
-    }
-
     pub fn add_reject(&mut self, reject: &Reject) {
         self.reject_count += 1;
         *self
@@ -331,6 +325,11 @@ impl Aggregator {
     pub fn add(&mut self, unit: &UnitInput<'_>) {
         let unit_ordinal = self.units;
         self.units += 1;
+        // Counted here, in input order, so a stem's surface form is its
+        // first occurrence; a per-batch table built in parallel and merged
+        // cost more than this, allocating every stem anew in every batch.
+        let themes: Vec<usize> = unit.coding.themes.iter().map(|h| h.code).collect();
+        self.terms.add(unit.tokens, &themes);
         let new_response = self
             .responses
             .last_record()

@@ -106,24 +106,6 @@ impl TermStats {
         }
     }
 
-    /// Fold another partial count into this one (batches are counted in
-    /// parallel, then merged in input order so surface forms stay first-seen).
-    pub fn merge(&mut self, other: TermStats) {
-        // Both sides count the same codebook's themes.
-        let stride = other.stride.min(self.stride);
-        self.units += other.units;
-        for (a, b) in self.units_per_theme.iter_mut().zip(&other.units_per_theme) {
-            *a += b;
-        }
-        for r in &other.ids {
-            let from = r.id as usize * other.stride;
-            let to = self.row(&r.stem, r.hash, &other.surface[r.id as usize]);
-            for k in 0..stride {
-                self.counts[to + k] += other.counts[from + k];
-            }
-        }
-    }
-
     fn rows(&self) -> impl Iterator<Item = (&str, usize, &[u32])> {
         self.ids.iter().map(|r| {
             let row = r.id as usize * self.stride;
