@@ -24,7 +24,9 @@ use crate::index::{self, IndexBuilder, IndexError, StoredUnit, UnitDoc};
 use crate::output::{OutputDir, OutputError, StagedWriter};
 use crate::overrides::{Override, OverrideError, OverrideSummary, Overrides, UnitOverrides};
 use crate::report::campaign::Signature;
-use crate::report::{self, Aggregator, Report, ReportOptions, UnitInput};
+use crate::report::{
+    self, Aggregator, Report, ReportOptions, SheetRow, StreamedWorkbook, UnitInput,
+};
 use crate::search::{UNITS_FILE, UnitsWriter};
 use crate::text::{Tokeniser, TokenizedText, encode_terms};
 
@@ -175,6 +177,112 @@ struct Sinks<'a> {
     overrides_matched: Vec<bool>,
     overrides_applied: usize,
     overrides_changed: usize,
+    /// report.xlsx's Codes sheet, written as responses are coded.
+    sheet: SheetFeed,
+}
+
+/// Feeds [`StreamedWorkbook`] one row per response, in response order. The
+/// first response fixes the sheet's attribute columns; a later new
+/// attribute abandons the stream (the workbook is then built after the run
+/// from the full rows, as when nothing was streamed).
+#[derive(Default)]
+struct SheetFeed {
+    workbook: Option<StreamedWorkbook>,
+    abandoned: bool,
+    attributes: Vec<String>,
+    code_columns: usize,
+    /// The row of the response being coded (its units are consecutive).
+    pending: Option<(u64, SheetRow)>,
+    ready: Vec<SheetRow>,
+}
+
+impl SheetFeed {
+    /// Rows sent to the workbook thread at a time.
+    const CHUNK: usize = 256;
+
+    /// Note one unit, after `aggregator` has added it.
+    fn add(
+        &mut self,
+        aggregator: &Aggregator,
+        response: &ResponseIn,
+        question: usize,
+        themes: &[CodeHit],
+    ) {
+        if self.abandoned {
+            return;
+        }
+        let names = aggregator.attribute_names();
+        if self.workbook.is_none() {
+            self.attributes = names.to_vec();
+            let code_columns = aggregator.code_columns();
+            self.code_columns = code_columns.len();
+            let header = std::iter::once("id".to_owned())
+                .chain(names.iter().cloned())
+                .chain(code_columns)
+                .collect();
+            self.workbook = Some(StreamedWorkbook::start(header));
+        }
+        if names.len() != self.attributes.len() {
+            self.abandon();
+            return;
+        }
+        match &mut self.pending {
+            Some((record, _)) if *record == response.record => {}
+            _ => {
+                self.ready.extend(self.pending.take().map(|(_, row)| row));
+                if self.ready.len() >= Self::CHUNK {
+                    self.send();
+                }
+                let attrs = self
+                    .attributes
+                    .iter()
+                    .map(|name| {
+                        // The last value of a repeated name, as interning keeps.
+                        let value = response.attributes.iter().rev().find(|(k, _)| k == name);
+                        value.map_or_else(String::new, |(_, v)| v.clone())
+                    })
+                    .collect();
+                let row = SheetRow {
+                    id: response.id.clone(),
+                    attrs,
+                    codes: vec![false; self.code_columns],
+                };
+                self.pending = Some((response.record, row));
+            }
+        }
+        if let Some((_, row)) = &mut self.pending {
+            for hit in themes {
+                if let Some(cell) = row
+                    .codes
+                    .get_mut(aggregator.code_column(question, hit.code))
+                {
+                    *cell = true;
+                }
+            }
+        }
+    }
+
+    fn send(&mut self) {
+        if let Some(w) = self.workbook.as_mut() {
+            w.send(std::mem::take(&mut self.ready));
+        }
+    }
+
+    fn abandon(&mut self) {
+        self.abandoned = true;
+        self.workbook = None;
+        self.pending = None;
+        self.ready = Vec::new();
+    }
+
+    /// The streamed workbook, if it holds exactly `rows`' rows and columns.
+    fn finish(mut self, rows: &report::ResponseRows) -> Option<StreamedWorkbook> {
+        self.ready.extend(self.pending.take().map(|(_, row)| row));
+        self.send();
+        let w = self.workbook.take()?;
+        (!self.abandoned && w.rows() == rows.len() && self.attributes == rows.attribute_names)
+            .then_some(w)
+    }
 }
 
 /// Batches waiting between the coder and the sinks.
@@ -348,6 +456,7 @@ impl Sinks<'_> {
                 coding: &u.coding,
                 signature: &u.signature,
             });
+            self.sheet.add(&self.aggregator, r, q, &u.coding.themes);
         }
         Ok(())
     }
@@ -508,14 +617,16 @@ fn write_units(out: &OutputDir, out_name: &str, units: &UnitsWriter) -> Result<(
 }
 
 /// Finish the report and stage every report file. report.xlsx's Codes
-/// sheet, the bulk of the spreadsheet, is written on a second thread from
+/// sheet, the bulk of the spreadsheet, was written while coding (`sheet`);
+/// when that stream was abandoned it is written now on a second thread from
 /// the per-response rows while the aggregator finishes (campaign groups,
-/// quotes, key terms); the rest of the workbook follows on that thread once
+/// quotes, key terms). The rest of the workbook follows on that thread once
 /// the report exists, and its packaging (deflate, single-threaded) overlaps
 /// rendering and writing the text reports.
 fn finish_reports(
     out: &OutputDir,
     aggregator: Aggregator,
+    sheet: SheetFeed,
     records_read: u64,
     text_of: &dyn Fn(u64) -> Option<String>,
 ) -> Result<Arc<Report>, PipelineError> {
@@ -527,6 +638,7 @@ fn finish_reports(
         ),
     };
     let rows = Arc::new(aggregator.response_rows().map_err(spool_error)?);
+    let streamed = sheet.finish(&rows);
     let xlsx_error = |message: String| PipelineError::Run {
         path: files::REPORT_XLSX.to_owned(),
         message: format!("cannot build the workbook: {message}"),
@@ -534,11 +646,15 @@ fn finish_reports(
     thread::scope(|scope| {
         let (report_tx, report_rx) = bounded::<Arc<Report>>(1);
         let rows_for_book = rows.clone();
-        let workbook = scope.spawn(move || {
-            let book = report::XlsxReport::start(&rows_for_book);
-            // None when aggregation failed and no report comes.
-            let report = report_rx.recv().ok()?;
-            Some(book.and_then(|book| book.finish(&report)))
+        let workbook = scope.spawn(move || match streamed {
+            // The Codes sheet is written: only the other sheets are left.
+            Some(streamed) => streamed.finish(report_rx.recv().ok()?),
+            None => {
+                let book = report::XlsxReport::start(&rows_for_book);
+                // None when aggregation failed and no report comes.
+                let report = report_rx.recv().ok()?;
+                Some(book.and_then(|book| book.finish(&report)))
+            }
         });
         let report = aggregator
             .finish(
@@ -711,6 +827,7 @@ pub fn run(
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
         overrides_changed: 0,
+        sheet: SheetFeed::default(),
     };
     let lines = CodesLineWriter::new(classifier.codebook());
     let mut coder = Coder {
@@ -759,6 +876,7 @@ pub fn run(
         rejects,
         aggregator,
         units,
+        sheet,
         ..
     } = sinks;
     write_units(&out, &out_name, &units)?;
@@ -775,7 +893,7 @@ pub fn run(
         });
         let finished = FinishingIndex::new(finishing);
         let text_of = |ord| finished.wait().ok()?.text_by_ord(ord);
-        let report = finish_reports(&out, aggregator, records_read, &text_of);
+        let report = finish_reports(&out, aggregator, sheet, records_read, &text_of);
         // The index's own failure explains a report's missing texts: it comes first.
         finished.into_result()?;
         report
@@ -904,6 +1022,7 @@ pub fn recode(
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
         overrides_changed: 0,
+        sheet: SheetFeed::default(),
     };
     // Previous rejects count again in the new report.
     if let Ok(text) = std::fs::read_to_string(out_dir.join(files::REJECTS)) {
@@ -985,6 +1104,7 @@ pub fn recode(
         flagged,
         aggregator,
         units,
+        sheet,
         ..
     } = sinks;
     let out_name = out_dir.display().to_string();
@@ -993,7 +1113,7 @@ pub fn recode(
         finish_stream(&out, &out_name, w)?;
     }
     let text_of = |ord: u64| opened.text_by_ord(ord);
-    let report = finish_reports(&out, aggregator, manifest.records_read, &text_of)?;
+    let report = finish_reports(&out, aggregator, sheet, manifest.records_read, &text_of)?;
     if let Some(toml) = codebook_toml {
         out.write_file(files::CODEBOOK, toml.as_bytes())?;
         let manifest = Manifest {

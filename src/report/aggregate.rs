@@ -271,6 +271,27 @@ impl Aggregator {
         }
     }
 
+    /// Attribute names in first-seen order: the Codes sheet's and
+    /// codes.csv's attribute columns.
+    pub fn attribute_names(&self) -> &[String] {
+        &self.attr_names
+    }
+
+    /// Names of the 0/1 code columns of codes.csv and the Codes sheet.
+    pub fn code_columns(&self) -> Vec<String> {
+        code_columns(&self.questions, &self.codebook.themes)
+    }
+
+    /// The code column of theme `theme` in question `question`.
+    pub fn code_column(&self, question: usize, theme: usize) -> usize {
+        code_column(
+            self.questions.len(),
+            self.codebook.themes.len(),
+            question,
+            theme,
+        )
+    }
+
     /// Keep the per-response rows and campaign signatures in unnamed files
     /// in `dir` rather than in memory until [`Aggregator::finish`] (see
     /// [`crate::spool`]). Call before the first unit.
@@ -792,6 +813,27 @@ fn minority_views(
     views
 }
 
+/// One 0/1 column per theme, or per question and theme (`question:theme`)
+/// when there are several questions.
+fn code_columns(questions: &[String], themes: &[CodeInfo]) -> Vec<String> {
+    if questions.len() > 1 {
+        questions
+            .iter()
+            .flat_map(|q| themes.iter().map(move |t| format!("{q}:{}", t.id)))
+            .collect()
+    } else {
+        themes.iter().map(|t| t.id.clone()).collect()
+    }
+}
+
+fn code_column(questions: usize, themes: usize, question: usize, theme: usize) -> usize {
+    if questions > 1 {
+        question * themes + theme
+    } else {
+        theme
+    }
+}
+
 fn build_rows(
     responses: &ResponseTable,
     attr_names: &[String],
@@ -799,15 +841,7 @@ fn build_rows(
     questions: &[String],
     themes: &[CodeInfo],
 ) -> std::io::Result<ResponseRows> {
-    let several = questions.len() > 1;
-    let theme_columns: Vec<String> = if several {
-        questions
-            .iter()
-            .flat_map(|q| themes.iter().map(move |t| format!("{q}:{}", t.id)))
-            .collect()
-    } else {
-        themes.iter().map(|t| t.id.clone()).collect()
-    };
+    let theme_columns = code_columns(questions, themes);
     let na = attr_names.len();
     let nc = theme_columns.len();
     let mut attribute_cells = vec![ResponseRows::ABSENT; responses.len() * na];
@@ -821,11 +855,7 @@ fn build_rows(
             attribute_cells[i * na + *a as usize] = *v;
         }
         for (q, t) in &r.themes {
-            let col = if several {
-                *q as usize * themes.len() + *t as usize
-            } else {
-                *t as usize
-            };
+            let col = code_column(questions.len(), themes.len(), *q as usize, *t as usize);
             code_cells[i * nc + col] = true;
         }
     })?;

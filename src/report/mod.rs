@@ -18,7 +18,7 @@ mod xlsx;
 
 pub use aggregate::{Aggregator, DEFAULT_BY, TermStats, UnitInput};
 pub use write::{write_codes_csv, write_html, write_json, write_summary_md, write_themes_csv};
-pub use xlsx::XlsxReport;
+pub use xlsx::{SheetRow, StreamedWorkbook, XlsxReport};
 
 use serde::Serialize;
 

@@ -165,3 +165,105 @@ fn report_xlsx_counts_equal_themes_csv_and_codes_sum_up() {
         .any(|c| matches!(c, Data::String(s) if s.starts_with("=HYPERLINK")));
     assert!(hyperlink_cell, "the attribute is kept as text");
 }
+
+/// The Codes sheet as text rows (numbers as integers), header included.
+fn codes_sheet_rows(out: &std::path::Path) -> Vec<Vec<String>> {
+    let mut book = open_workbook_auto(out.join("report.xlsx")).unwrap();
+    let codes = book.worksheet_range("Codes").unwrap();
+    codes
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Data::Float(f) => format!("{}", *f as i64),
+                    Data::Int(i) => i.to_string(),
+                    Data::Empty => String::new(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn codes_csv_rows(out: &std::path::Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(out.join("codes.csv")).unwrap();
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    std::iter::once(header)
+        .chain(
+            reader
+                .records()
+                .map(|r| r.unwrap().iter().map(str::to_owned).collect()),
+        )
+        .collect()
+}
+
+/// The Codes sheet is written while coding when the first response's
+/// attributes hold for the whole corpus, and rebuilt after the run when a
+/// later response brings a new one (here `age`, and questions answered by
+/// several units). Either way it is codes.csv, cell for cell.
+#[test]
+fn the_codes_sheet_is_codes_csv_whether_streamed_or_rebuilt() {
+    let dir = TempDir::new().unwrap();
+    let sample = thematic::corpus::BUNDLED_SAMPLE;
+    let late_attribute = sample.to_owned()
+        + "{\"id\":\"late\",\"respondent_type\":\"parent\",\"age\":\"41\",\"text\":\"Kinship carers need an allowance.\"}\n"
+        + "{\"id\":\"after\",\"respondent_type\":\"parent\",\"text\":\"Ofsted should inspect more often.\"}\n";
+    let several_questions = "id,respondent_type,q1,q2\n\
+        a,parent,Kinship care needs support.,Ofsted inspections matter.\n\
+        b,young_person,,My social worker left.\n\
+        c,carer,Foster carers need respite.,\n";
+    for (name, contents, extra) in [
+        ("same.jsonl", sample.to_owned(), vec![]),
+        ("late.jsonl", late_attribute, vec![]),
+        (
+            "questions.csv",
+            several_questions.to_owned(),
+            vec!["--text-field", "q1", "--text-field", "q2"],
+        ),
+    ] {
+        let input = dir.path().join(name);
+        std::fs::write(&input, contents).unwrap();
+        let out = dir.path().join(format!("out-{name}"));
+        thematic()
+            .args(["run", "--quiet", "--out"])
+            .arg(&out)
+            .args(&extra)
+            .arg(&input)
+            .assert()
+            .success();
+        let sheet = codes_sheet_rows(&out);
+        let csv = codes_csv_rows(&out);
+        assert!(csv.len() > 2, "{name}: codes.csv has rows");
+        // codes.csv may name the question in a column the sheet lacks;
+        // compare the sheet's columns, found by header.
+        for (r, (sheet_row, csv_row)) in sheet.iter().zip(&csv).enumerate() {
+            for (c, value) in sheet_row.iter().enumerate() {
+                let column = &sheet[0][c];
+                let at = csv[0]
+                    .iter()
+                    .position(|h| h == column)
+                    .unwrap_or_else(|| panic!("{name}: sheet column {column} is not in codes.csv"));
+                assert_eq!(value, &csv_row[at], "{name}: row {r}, column {column}");
+            }
+        }
+        assert_eq!(
+            sheet.len(),
+            csv.len(),
+            "{name}: one sheet row per codes.csv row"
+        );
+        if name == "late.jsonl" {
+            assert!(
+                sheet[0].iter().any(|h| h == "age"),
+                "the late attribute has its column"
+            );
+            let late = sheet.iter().find(|r| r[0] == "late").unwrap();
+            let age = sheet[0].iter().position(|h| h == "age").unwrap();
+            assert_eq!(late[age], "41");
+        }
+    }
+}
