@@ -7,6 +7,7 @@
 //! file and the aggregator. Memory is bounded by the channel, the batch size
 //! and tantivy's writer budget, not by the corpus.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
@@ -25,7 +26,7 @@ use crate::output::{OutputDir, OutputError, StagedWriter};
 use crate::overrides::{Override, OverrideError, OverrideSummary, Overrides, UnitOverrides};
 use crate::report::campaign::Signature;
 use crate::report::{
-    self, Aggregator, Report, ReportOptions, SheetRow, StreamedWorkbook, UnitInput,
+    self, Aggregator, CodesCsv, Report, ReportOptions, SheetRow, StreamedWorkbook, UnitInput,
 };
 use crate::search::{UNITS_FILE, UnitsWriter};
 use crate::text::{Tokeniser, TokenizedText, encode_terms};
@@ -177,28 +178,55 @@ struct Sinks<'a> {
     overrides_matched: Vec<bool>,
     overrides_applied: usize,
     overrides_changed: usize,
-    /// report.xlsx's Codes sheet, written as responses are coded.
-    sheet: SheetFeed,
+    /// codes.csv and report.xlsx's Codes sheet, written as responses are coded.
+    rows: RowFeed,
 }
 
-/// Feeds [`StreamedWorkbook`] one row per response, in response order. The
-/// first response fixes the sheet's attribute columns; a later new
-/// attribute abandons the stream (the workbook is then built after the run
-/// from the full rows, as when nothing was streamed).
-#[derive(Default)]
-struct SheetFeed {
+/// Writes codes.csv and feeds report.xlsx's Codes sheet ([`StreamedWorkbook`])
+/// one row per response, in response order, while the corpus is coded: at
+/// 1,000,000 responses the two took 7 s after the run, single-threaded.
+/// The first response fixes the attribute columns; a later new attribute
+/// abandons the stream, and both are then written after the run from the
+/// full rows, as when nothing was streamed.
+struct RowFeed {
+    /// codes.csv's file until the first row fixes its header.
+    csv_file: Option<StagedWriter>,
+    csv: Option<CodesCsv<StagedWriter>>,
+    csv_error: Option<std::io::Error>,
     workbook: Option<StreamedWorkbook>,
     abandoned: bool,
     attributes: Vec<String>,
     code_columns: usize,
+    rows: usize,
     /// The row of the response being coded (its units are consecutive).
     pending: Option<(u64, SheetRow)>,
     ready: Vec<SheetRow>,
 }
 
-impl SheetFeed {
+/// What [`RowFeed`] wrote, when it holds every row.
+struct StreamedRows {
+    codes_csv: File,
+    workbook: StreamedWorkbook,
+}
+
+impl RowFeed {
     /// Rows sent to the workbook thread at a time.
     const CHUNK: usize = 256;
+
+    fn new(codes_csv: StagedWriter) -> Self {
+        RowFeed {
+            csv_file: Some(codes_csv),
+            csv: None,
+            csv_error: None,
+            workbook: None,
+            abandoned: false,
+            attributes: Vec::new(),
+            code_columns: 0,
+            rows: 0,
+            pending: None,
+            ready: Vec::new(),
+        }
+    }
 
     /// Note one unit, after `aggregator` has added it.
     fn add(
@@ -212,43 +240,44 @@ impl SheetFeed {
             return;
         }
         let names = aggregator.attribute_names();
-        if self.workbook.is_none() {
+        if let Some(file) = self.csv_file.take() {
             self.attributes = names.to_vec();
             let code_columns = aggregator.code_columns();
             self.code_columns = code_columns.len();
-            let header = std::iter::once("id".to_owned())
+            let header: Vec<String> = std::iter::once("id".to_owned())
                 .chain(names.iter().cloned())
                 .chain(code_columns)
                 .collect();
+            self.csv = Some(CodesCsv::new(file, header.iter().map(String::as_str)));
             self.workbook = Some(StreamedWorkbook::start(header));
         }
         if names.len() != self.attributes.len() {
             self.abandon();
             return;
         }
-        match &mut self.pending {
-            Some((record, _)) if *record == response.record => {}
-            _ => {
-                self.ready.extend(self.pending.take().map(|(_, row)| row));
-                if self.ready.len() >= Self::CHUNK {
-                    self.send();
-                }
-                let attrs = self
-                    .attributes
-                    .iter()
-                    .map(|name| {
-                        // The last value of a repeated name, as interning keeps.
-                        let value = response.attributes.iter().rev().find(|(k, _)| k == name);
-                        value.map_or_else(String::new, |(_, v)| v.clone())
-                    })
-                    .collect();
-                let row = SheetRow {
-                    id: response.id.clone(),
-                    attrs,
-                    codes: vec![false; self.code_columns],
-                };
-                self.pending = Some((response.record, row));
+        if self
+            .pending
+            .as_ref()
+            .is_none_or(|(r, _)| *r != response.record)
+        {
+            if let Some((_, row)) = self.pending.take() {
+                self.complete(row);
             }
+            let attrs = self
+                .attributes
+                .iter()
+                .map(|name| {
+                    // The last value of a repeated name, as interning keeps.
+                    let value = response.attributes.iter().rev().find(|(k, _)| k == name);
+                    value.map_or_else(String::new, |(_, v)| v.clone())
+                })
+                .collect();
+            let row = SheetRow {
+                id: response.id.clone(),
+                attrs,
+                codes: vec![false; self.code_columns],
+            };
+            self.pending = Some((response.record, row));
         }
         if let Some((_, row)) = &mut self.pending {
             for hit in themes {
@@ -262,6 +291,21 @@ impl SheetFeed {
         }
     }
 
+    /// A response's row is whole: write it to codes.csv, queue it for the sheet.
+    fn complete(&mut self, row: SheetRow) {
+        self.rows += 1;
+        if let Some(csv) = self.csv.as_mut()
+            && self.csv_error.is_none()
+            && let Err(e) = csv.row(&row.id, row.attrs.iter().map(String::as_str), &row.codes)
+        {
+            self.csv_error = Some(e);
+        }
+        self.ready.push(row);
+        if self.ready.len() >= Self::CHUNK {
+            self.send();
+        }
+    }
+
     fn send(&mut self) {
         if let Some(w) = self.workbook.as_mut() {
             w.send(std::mem::take(&mut self.ready));
@@ -270,18 +314,36 @@ impl SheetFeed {
 
     fn abandon(&mut self) {
         self.abandoned = true;
+        self.csv = None;
         self.workbook = None;
         self.pending = None;
         self.ready = Vec::new();
     }
 
-    /// The streamed workbook, if it holds exactly `rows`' rows and columns.
-    fn finish(mut self, rows: &report::ResponseRows) -> Option<StreamedWorkbook> {
-        self.ready.extend(self.pending.take().map(|(_, row)| row));
+    /// codes.csv and the workbook, if they hold exactly `rows`' rows and
+    /// columns; `None` leaves both to be written from `rows`.
+    fn finish(
+        mut self,
+        rows: &report::ResponseRows,
+    ) -> Result<Option<StreamedRows>, std::io::Error> {
+        if let Some((_, row)) = self.pending.take() {
+            self.complete(row);
+        }
         self.send();
-        let w = self.workbook.take()?;
-        (!self.abandoned && w.rows() == rows.len() && self.attributes == rows.attribute_names)
-            .then_some(w)
+        let whole =
+            !self.abandoned && self.rows == rows.len() && self.attributes == rows.attribute_names;
+        let (Some(csv), Some(workbook), true) = (self.csv.take(), self.workbook.take(), whole)
+        else {
+            return Ok(None);
+        };
+        if let Some(e) = self.csv_error.take() {
+            return Err(e);
+        }
+        let codes_csv = csv.into_inner()?.finish()?;
+        Ok(Some(StreamedRows {
+            codes_csv,
+            workbook,
+        }))
     }
 }
 
@@ -456,7 +518,7 @@ impl Sinks<'_> {
                 coding: &u.coding,
                 signature: &u.signature,
             });
-            self.sheet.add(&self.aggregator, r, q, &u.coding.themes);
+            self.rows.add(&self.aggregator, r, q, &u.coding.themes);
         }
         Ok(())
     }
@@ -626,7 +688,7 @@ fn write_units(out: &OutputDir, out_name: &str, units: &UnitsWriter) -> Result<(
 fn finish_reports(
     out: &OutputDir,
     aggregator: Aggregator,
-    sheet: SheetFeed,
+    streamed: RowFeed,
     records_read: u64,
     text_of: &dyn Fn(u64) -> Option<String>,
 ) -> Result<Arc<Report>, PipelineError> {
@@ -638,7 +700,17 @@ fn finish_reports(
         ),
     };
     let rows = Arc::new(aggregator.response_rows().map_err(spool_error)?);
-    let streamed = sheet.finish(&rows);
+    let streamed = streamed
+        .finish(&rows)
+        .map_err(|e| write_error(&out.root().display().to_string(), files::CODES_CSV, e))?;
+    let (codes_csv, streamed) = match streamed {
+        Some(s) => (Some(s.codes_csv), Some(s.workbook)),
+        None => (None, None),
+    };
+    let codes_csv_streamed = codes_csv.is_some();
+    if let Some(file) = codes_csv {
+        out.sync_soon(files::CODES_CSV, file);
+    }
     let xlsx_error = |message: String| PipelineError::Run {
         path: files::REPORT_XLSX.to_owned(),
         message: format!("cannot build the workbook: {message}"),
@@ -681,6 +753,9 @@ fn finish_reports(
             (files::SUMMARY_MD, report::write_summary_md),
             (files::REPORT_HTML, report::write_html),
         ] {
+            if name == files::CODES_CSV && codes_csv_streamed {
+                continue;
+            }
             out.write_file(name, &render(&report))?;
         }
         // A panic in the workbook thread is a bug; report it, don't hang.
@@ -827,7 +902,7 @@ pub fn run(
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
         overrides_changed: 0,
-        sheet: SheetFeed::default(),
+        rows: RowFeed::new(out.create_stream(files::CODES_CSV)?),
     };
     let lines = CodesLineWriter::new(classifier.codebook());
     let mut coder = Coder {
@@ -876,7 +951,7 @@ pub fn run(
         rejects,
         aggregator,
         units,
-        sheet,
+        rows,
         ..
     } = sinks;
     write_units(&out, &out_name, &units)?;
@@ -893,7 +968,7 @@ pub fn run(
         });
         let finished = FinishingIndex::new(finishing);
         let text_of = |ord| finished.wait().ok()?.text_by_ord(ord);
-        let report = finish_reports(&out, aggregator, sheet, records_read, &text_of);
+        let report = finish_reports(&out, aggregator, rows, records_read, &text_of);
         // The index's own failure explains a report's missing texts: it comes first.
         finished.into_result()?;
         report
@@ -1022,7 +1097,7 @@ pub fn recode(
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
         overrides_changed: 0,
-        sheet: SheetFeed::default(),
+        rows: RowFeed::new(out.create_stream(files::CODES_CSV)?),
     };
     // Previous rejects count again in the new report.
     if let Ok(text) = std::fs::read_to_string(out_dir.join(files::REJECTS)) {
@@ -1104,7 +1179,7 @@ pub fn recode(
         flagged,
         aggregator,
         units,
-        sheet,
+        rows,
         ..
     } = sinks;
     let out_name = out_dir.display().to_string();
@@ -1113,7 +1188,7 @@ pub fn recode(
         finish_stream(&out, &out_name, w)?;
     }
     let text_of = |ord: u64| opened.text_by_ord(ord);
-    let report = finish_reports(&out, aggregator, sheet, manifest.records_read, &text_of)?;
+    let report = finish_reports(&out, aggregator, rows, manifest.records_read, &text_of)?;
     if let Some(toml) = codebook_toml {
         out.write_file(files::CODEBOOK, toml.as_bytes())?;
         let manifest = Manifest {

@@ -17,7 +17,9 @@ mod write;
 mod xlsx;
 
 pub use aggregate::{Aggregator, DEFAULT_BY, TermStats, UnitInput};
-pub use write::{write_codes_csv, write_html, write_json, write_summary_md, write_themes_csv};
+pub use write::{
+    CodesCsv, write_codes_csv, write_html, write_json, write_summary_md, write_themes_csv,
+};
 pub use xlsx::{SheetRow, StreamedWorkbook, XlsxReport};
 
 use serde::Serialize;

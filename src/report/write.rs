@@ -56,21 +56,57 @@ pub fn write_themes_csv(report: &Report) -> Vec<u8> {
 /// (per question and theme when there are several questions).
 pub fn write_codes_csv(report: &Report) -> Vec<u8> {
     let r = &report.rows;
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    // Writing to a Vec cannot fail.
-    let _ = w.write_record(r.header().map(csv_cell));
+    let mut w = CodesCsv::new(Vec::new(), r.header());
     for i in 0..r.len() {
         let (id, attrs, codes) = r.row(i);
-        let _ = w.write_field(csv_cell(id));
-        for value in attrs {
-            let _ = w.write_field(csv_cell(value));
-        }
-        for c in codes {
-            let _ = w.write_field(if *c { "1" } else { "0" });
-        }
-        let _ = w.write_record(None::<&[u8]>);
+        // Writing to a Vec cannot fail.
+        let _ = w.row(id, attrs, codes);
     }
     w.into_inner().unwrap_or_default()
+}
+
+/// codes.csv written row by row, into memory or (while coding) a file.
+pub struct CodesCsv<W: std::io::Write> {
+    w: csv::Writer<W>,
+    /// The header's failure, reported with the first row.
+    failed: Option<csv::Error>,
+}
+
+impl<W: std::io::Write> CodesCsv<W> {
+    pub fn new<'h>(into: W, header: impl Iterator<Item = &'h str>) -> Self {
+        let mut w = csv::WriterBuilder::new().from_writer(into);
+        let failed = w.write_record(header.map(csv_cell)).err();
+        CodesCsv { w, failed }
+    }
+
+    /// One response: id, attribute values ("" where absent), 0/1 codes.
+    pub fn row<'v>(
+        &mut self,
+        id: &str,
+        attrs: impl Iterator<Item = &'v str>,
+        codes: &[bool],
+    ) -> std::io::Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e.into());
+        }
+        self.w.write_field(csv_cell(id))?;
+        for value in attrs {
+            self.w.write_field(csv_cell(value))?;
+        }
+        for c in codes {
+            self.w.write_field(if *c { "1" } else { "0" })?;
+        }
+        self.w.write_record(None::<&[u8]>)?;
+        Ok(())
+    }
+
+    /// The underlying writer, flushed.
+    pub fn into_inner(self) -> std::io::Result<W> {
+        if let Some(e) = self.failed {
+            return Err(e.into());
+        }
+        self.w.into_inner().map_err(|e| e.into_error())
+    }
 }
 
 pub fn write_json(report: &Report) -> Vec<u8> {

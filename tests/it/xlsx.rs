@@ -202,12 +202,63 @@ fn codes_csv_rows(out: &std::path::Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The Codes sheet is written while coding when the first response's
-/// attributes hold for the whole corpus, and rebuilt after the run when a
-/// later response brings a new one (here `age`, and questions answered by
-/// several units). Either way it is codes.csv, cell for cell.
+/// What codes.csv must hold, from the input and codes.jsonl alone: per
+/// response (in order of first unit), each attribute column's value and a 1
+/// for each theme (per question when several) of any of its units.
+fn check_codes_csv_against_units(
+    name: &str,
+    csv: &[Vec<String>],
+    attributes: &std::collections::HashMap<String, Vec<(String, String)>>,
+    units: &[serde_json::Value],
+) {
+    let header = &csv[0];
+    let mut order: Vec<String> = Vec::new();
+    let mut coded: std::collections::HashSet<(String, String)> = Default::default();
+    for u in units {
+        let id = u["id"].as_str().unwrap().to_owned();
+        if !order.contains(&id) {
+            order.push(id.clone());
+        }
+        for t in u["themes"].as_array().unwrap() {
+            let q = u["question"].as_str().unwrap();
+            coded.insert((id.clone(), t.as_str().unwrap().to_owned()));
+            coded.insert((id.clone(), format!("{q}:{}", t.as_str().unwrap())));
+        }
+    }
+    let ids: Vec<&String> = csv[1..].iter().map(|r| &r[0]).collect();
+    assert_eq!(
+        ids,
+        order.iter().collect::<Vec<_>>(),
+        "{name}: one row per response, in order"
+    );
+    let is_code = |h: &str| {
+        let theme = h.rsplit(':').next().unwrap_or(h);
+        crate::util::CARE_REVIEW_THEMES.contains(&theme)
+    };
+    for row in &csv[1..] {
+        for (c, column) in header.iter().enumerate().skip(1) {
+            let expected = if is_code(column) {
+                let hit = coded.contains(&(row[0].clone(), column.clone()));
+                (if hit { "1" } else { "0" }).to_owned()
+            } else {
+                attributes[&row[0]]
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == column)
+                    .map_or_else(String::new, |(_, v)| v.clone())
+            };
+            assert_eq!(row[c], expected, "{name}: {} {column}", row[0]);
+        }
+    }
+}
+
+/// codes.csv and the Codes sheet are written while coding when the first
+/// response's attributes hold for the whole corpus, and after the run when
+/// a later response brings a new one (here `age`); with several questions
+/// the columns are per question. Either way codes.csv holds what the input
+/// and codes.jsonl say, and the sheet is codes.csv, cell for cell.
 #[test]
-fn the_codes_sheet_is_codes_csv_whether_streamed_or_rebuilt() {
+fn codes_csv_and_the_codes_sheet_hold_every_response_whether_streamed_or_not() {
     let dir = TempDir::new().unwrap();
     let sample = thematic::corpus::BUNDLED_SAMPLE;
     let late_attribute = sample.to_owned()
@@ -227,7 +278,7 @@ fn the_codes_sheet_is_codes_csv_whether_streamed_or_rebuilt() {
         ),
     ] {
         let input = dir.path().join(name);
-        std::fs::write(&input, contents).unwrap();
+        std::fs::write(&input, &contents).unwrap();
         let out = dir.path().join(format!("out-{name}"));
         thematic()
             .args(["run", "--quiet", "--out"])
@@ -236,34 +287,48 @@ fn the_codes_sheet_is_codes_csv_whether_streamed_or_rebuilt() {
             .arg(&input)
             .assert()
             .success();
-        let sheet = codes_sheet_rows(&out);
+        let attributes: std::collections::HashMap<String, Vec<(String, String)>> =
+            if name.ends_with(".csv") {
+                let mut r = csv::Reader::from_reader(contents.as_bytes());
+                r.records()
+                    .map(|rec| {
+                        let rec = rec.unwrap();
+                        (
+                            rec[0].to_owned(),
+                            vec![("respondent_type".to_owned(), rec[1].to_owned())],
+                        )
+                    })
+                    .collect()
+            } else {
+                contents
+                    .lines()
+                    .map(|l| {
+                        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                        let attrs = v
+                            .as_object()
+                            .unwrap()
+                            .iter()
+                            .filter(|(k, _)| *k != "id" && *k != "text")
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                            .collect();
+                        (v["id"].as_str().unwrap().to_owned(), attrs)
+                    })
+                    .collect()
+            };
         let csv = codes_csv_rows(&out);
-        assert!(csv.len() > 2, "{name}: codes.csv has rows");
-        // codes.csv may name the question in a column the sheet lacks;
-        // compare the sheet's columns, found by header.
-        for (r, (sheet_row, csv_row)) in sheet.iter().zip(&csv).enumerate() {
-            for (c, value) in sheet_row.iter().enumerate() {
-                let column = &sheet[0][c];
-                let at = csv[0]
-                    .iter()
-                    .position(|h| h == column)
-                    .unwrap_or_else(|| panic!("{name}: sheet column {column} is not in codes.csv"));
-                assert_eq!(value, &csv_row[at], "{name}: row {r}, column {column}");
-            }
-        }
-        assert_eq!(
-            sheet.len(),
-            csv.len(),
-            "{name}: one sheet row per codes.csv row"
+        check_codes_csv_against_units(
+            name,
+            &csv,
+            &attributes,
+            &read_jsonl(&out.join("codes.jsonl")),
         );
+        let sheet = codes_sheet_rows(&out);
+        assert_eq!(sheet, csv, "{name}: the sheet is codes.csv");
         if name == "late.jsonl" {
             assert!(
-                sheet[0].iter().any(|h| h == "age"),
+                csv[0].iter().any(|h| h == "age"),
                 "the late attribute has its column"
             );
-            let late = sheet.iter().find(|r| r[0] == "late").unwrap();
-            let age = sheet[0].iter().position(|h| h == "age").unwrap();
-            assert_eq!(late[age], "41");
         }
     }
 }
