@@ -320,18 +320,17 @@ impl RowFeed {
         self.ready = Vec::new();
     }
 
-    /// codes.csv and the workbook, if they hold exactly `rows`' rows and
-    /// columns; `None` leaves both to be written from `rows`.
-    fn finish(
-        mut self,
-        rows: &report::ResponseRows,
-    ) -> Result<Option<StreamedRows>, std::io::Error> {
+    /// codes.csv and the workbook, if they hold a row for each of the
+    /// aggregator's responses and a column for each of its attributes;
+    /// `None` leaves both to be written from the aggregator's rows.
+    fn finish(mut self, aggregator: &Aggregator) -> Result<Option<StreamedRows>, std::io::Error> {
         if let Some((_, row)) = self.pending.take() {
             self.complete(row);
         }
         self.send();
-        let whole =
-            !self.abandoned && self.rows == rows.len() && self.attributes == rows.attribute_names;
+        let whole = !self.abandoned
+            && self.rows == aggregator.response_count()
+            && self.attributes == aggregator.attribute_names();
         let (Some(csv), Some(workbook), true) = (self.csv.take(), self.workbook.take(), whole)
         else {
             return Ok(None);
@@ -699,14 +698,20 @@ fn finish_reports(
              staging directory: {e}; check the disk, then run again"
         ),
     };
-    let rows = Arc::new(aggregator.response_rows().map_err(spool_error)?);
     let streamed = streamed
-        .finish(&rows)
+        .finish(&aggregator)
         .map_err(|e| write_error(&out.root().display().to_string(), files::CODES_CSV, e))?;
     let (codes_csv, streamed) = match streamed {
         Some(s) => (Some(s.codes_csv), Some(s.workbook)),
         None => (None, None),
     };
+    // Only codes.csv and the Codes sheet read the per-response rows: when
+    // both were streamed, they are not read back from the spool at all.
+    let rows = Arc::new(if codes_csv.is_some() {
+        report::ResponseRows::default()
+    } else {
+        aggregator.response_rows().map_err(spool_error)?
+    });
     let codes_csv_streamed = codes_csv.is_some();
     if let Some(file) = codes_csv {
         out.sync_soon(files::CODES_CSV, file);

@@ -277,6 +277,11 @@ impl Aggregator {
         &self.attr_names
     }
 
+    /// Responses coded so far: rows of codes.csv and the Codes sheet.
+    pub fn response_count(&self) -> usize {
+        self.responses.len()
+    }
+
     /// Names of the 0/1 code columns of codes.csv and the Codes sheet.
     pub fn code_columns(&self) -> Vec<String> {
         code_columns(&self.questions, &self.codebook.themes)

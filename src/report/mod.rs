@@ -77,7 +77,8 @@ pub struct Report {
     pub flagged: FlaggedSummary,
     /// Rows of codes.csv (not in report.json: codes.csv and codes.jsonl hold
     /// them). Shared, so report.xlsx can be started from them before the
-    /// rest of the report is finished.
+    /// rest of the report is finished. Empty when the pipeline wrote
+    /// codes.csv and the Codes sheet while coding (they need nothing else).
     #[serde(skip)]
     pub rows: std::sync::Arc<ResponseRows>,
 }

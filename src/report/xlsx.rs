@@ -265,14 +265,14 @@ fn write_other_sheets(mut book: Workbook, report: &Report) -> Result<Vec<u8>, Xl
             report.totals.records_coded, report.totals.records_read, report.totals.records_rejected
         ),
     )?;
-    let rows = &report.rows;
-    if rows.len() > MAX_DATA_ROWS {
+    // One Codes row per coded response.
+    let responses = report.totals.records_coded;
+    if responses > MAX_DATA_ROWS as u64 {
         sheet.write_string(
             notes_row + 1,
             0,
             format!(
-                "The Codes sheet holds the first {MAX_DATA_ROWS} of {} responses (Excel's row limit); codes.csv holds all.",
-                rows.len()
+                "The Codes sheet holds the first {MAX_DATA_ROWS} of {responses} responses (Excel's row limit); codes.csv holds all.",
             ),
         )?;
     }
