@@ -963,21 +963,13 @@ pub fn run(
     for w in [Some(codes), Some(flagged), rejects].into_iter().flatten() {
         finish_stream(&out, &out_name, w)?;
     }
-    let report = thread::scope(|scope| {
-        // tantivy writes its last segment while the reports are built: only
-        // campaign representatives' texts need the finished index, and they
-        // come last, after campaign detection.
-        let finishing = scope.spawn(|| {
-            index.finish()?;
-            index::open_for_reading_through(&index_dir)
-        });
-        let finished = FinishingIndex::new(finishing);
-        let text_of = |ord| finished.wait().ok()?.text_by_ord(ord);
-        let report = finish_reports(&out, aggregator, rows, records_read, &text_of);
-        // The index's own failure explains a report's missing texts: it comes first.
-        finished.into_result()?;
-        report
-    })?;
+    // The index is finished before the report starts: campaign detection
+    // holds every signature in memory (140 bytes a response), and beside the
+    // writer's last segment that made peak RSS grow with the corpus.
+    index.finish()?;
+    let staged_index = index::open_for_reading_through(&index_dir)?;
+    let text_of = |ord| staged_index.text_by_ord(ord);
+    let report = finish_reports(&out, aggregator, rows, records_read, &text_of)?;
     bar.finish_and_clear();
     let manifest = Manifest {
         schema: 1,
@@ -1008,51 +1000,6 @@ pub fn run(
         flagged: report.totals.flagged_responses,
         overrides: override_summary,
     })
-}
-
-/// The index being finished on a thread of its own, opened once it is done;
-/// whoever first needs it waits for it.
-struct FinishingIndex<'scope> {
-    pending: std::sync::Mutex<
-        Option<thread::ScopedJoinHandle<'scope, Result<index::OpenIndex, IndexError>>>,
-    >,
-    done: std::sync::OnceLock<Result<index::OpenIndex, Option<IndexError>>>,
-}
-
-impl<'scope> FinishingIndex<'scope> {
-    fn new(handle: thread::ScopedJoinHandle<'scope, Result<index::OpenIndex, IndexError>>) -> Self {
-        FinishingIndex {
-            pending: std::sync::Mutex::new(Some(handle)),
-            done: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// The opened index, or the reason there is none (`None`: the thread
-    /// panicked).
-    fn wait(&self) -> Result<&index::OpenIndex, &Option<IndexError>> {
-        self.done
-            .get_or_init(|| {
-                let handle = self.pending.lock().ok().and_then(|mut h| h.take());
-                match handle.map(|h| h.join()) {
-                    Some(Ok(opened)) => opened.map_err(Some),
-                    _ => Err(None),
-                }
-            })
-            .as_ref()
-    }
-
-    /// Wait for the index if nobody has, and give its outcome.
-    fn into_result(self) -> Result<index::OpenIndex, PipelineError> {
-        let _ = self.wait();
-        match self.done.into_inner() {
-            Some(Ok(opened)) => Ok(opened),
-            Some(Err(Some(e))) => Err(PipelineError::Index(e)),
-            _ => Err(PipelineError::Run {
-                path: files::INDEX.to_owned(),
-                message: "the indexing thread panicked; please report this as a bug".to_owned(),
-            }),
-        }
-    }
 }
 
 /// Read OUT/run.json.
