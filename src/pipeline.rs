@@ -678,7 +678,7 @@ fn write_units(out: &OutputDir, out_name: &str, units: &UnitsWriter) -> Result<(
 }
 
 /// Finish the report and stage every report file. report.xlsx's Codes
-/// sheet, the bulk of the spreadsheet, was written while coding (`sheet`);
+/// sheet, the bulk of the spreadsheet, was written while coding (`streamed`);
 /// when that stream was abandoned it is written now on a second thread from
 /// the per-response rows while the aggregator finishes (campaign groups,
 /// quotes, key terms). The rest of the workbook follows on that thread once
