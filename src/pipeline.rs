@@ -99,6 +99,11 @@ pub struct Manifest {
     pub records_rejected: u64,
     pub report: ReportOptions,
     pub codebook_name: String,
+    /// Attribute names in first-seen order: the column order of codes.csv,
+    /// the Codes sheet and units.bin, which `code` and `report` keep (the
+    /// index returns attributes sorted by name). Empty in older runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
 }
 
 /// The result of a command that writes outputs.
@@ -969,6 +974,7 @@ pub fn run(
     index.finish()?;
     let staged_index = index::open_for_reading_through(&index_dir)?;
     let text_of = |ord| staged_index.text_by_ord(ord);
+    let attributes = aggregator.attribute_names().to_vec();
     let report = finish_reports(&out, aggregator, rows, records_read, &text_of)?;
     bar.finish_and_clear();
     let manifest = Manifest {
@@ -984,6 +990,7 @@ pub fn run(
         records_rejected: report.totals.records_rejected,
         report: settings.report.clone(),
         codebook_name: classifier.codebook().name.clone(),
+        attributes,
     };
     out.write_file(
         files::MANIFEST,
@@ -1108,10 +1115,20 @@ pub fn recode(
                     record += 1;
                 }
                 last_id = Some(u.id.clone());
+                let mut attributes = u.attributes;
+                // Back in the run's first-seen order, so columns come out
+                // as `run` wrote them; names it never saw go last.
+                attributes.sort_by_key(|(name, _)| {
+                    manifest
+                        .attributes
+                        .iter()
+                        .position(|a| a == name)
+                        .unwrap_or(usize::MAX)
+                });
                 pending.push(BatchItem::Response(ResponseIn {
                     record,
                     id: u.id,
-                    attributes: u.attributes,
+                    attributes,
                     answers: vec![(q, u.text)],
                 }));
             }

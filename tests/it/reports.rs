@@ -211,3 +211,41 @@ fn script_payloads_are_inert_and_csv_cells_neutralised() {
     let codes_csv = std::fs::read_to_string(out.join("codes.csv")).unwrap();
     assert!(codes_csv.contains("'=HYPERLINK"));
 }
+
+/// `code` with the run's own codebook re-codes the stored texts to the same
+/// outputs as `run`, attribute columns included: the index hands attributes
+/// back sorted by name, and run.json keeps the run's first-seen order
+/// (the sample's is respondent_type, region, question).
+#[test]
+fn code_rewrites_what_run_wrote_attribute_columns_in_run_order() {
+    let dir = TempDir::new().unwrap();
+    let input = write(dir.path(), "in.jsonl", thematic::corpus::BUNDLED_SAMPLE);
+    let ran = dir.path().join("ran");
+    run_into(&input, &ran);
+    let recoded = dir.path().join("recoded");
+    run_into(&input, &recoded);
+    thematic()
+        .args(["code", "--quiet", "--out"])
+        .arg(&recoded)
+        .assert()
+        .success();
+    let header = std::fs::read_to_string(ran.join("codes.csv")).unwrap();
+    assert!(
+        header.starts_with("id,respondent_type,region,question,"),
+        "run keeps input order: {}",
+        header.lines().next().unwrap()
+    );
+    for name in [
+        "codes.jsonl",
+        "codes.csv",
+        "themes.csv",
+        "report.json",
+        "report.xlsx",
+        "units.bin",
+    ] {
+        assert!(
+            std::fs::read(ran.join(name)).unwrap() == std::fs::read(recoded.join(name)).unwrap(),
+            "{name} differs between run and code"
+        );
+    }
+}
