@@ -1,4 +1,5 @@
-//! One line of codes.jsonl, written straight into bytes.
+//! Lines of codes.jsonl and of the restricted file, written straight into
+//! bytes.
 //!
 //! A codes.jsonl line is larger than the response it codes (every keyword
 //! and rule hit carries its span and text), and one is written for every
@@ -7,30 +8,28 @@
 //! every codebook name (code ids, keyword sources, rule ids) already quoted
 //! and escaped, and escapes only the texts that need it, through serde_json
 //! itself: its bytes are the ones `serde_json::to_vec` gives for the same
-//! line, which the tests check.
+//! line, which the tests check. Flagged units' lines in
+//! `restricted/flagged.jsonl` carry their flags' evidence the same way.
 
 use crate::classify::{CodeHit, Coding, Source};
 use crate::codebook::{Code, Codebook};
 use crate::overrides::Override;
 
-/// The codebook's names as JSON string literals, made once per run.
-pub struct CodesLineWriter {
-    theme_ids: Vec<String>,
-    flag_ids: Vec<String>,
-    /// Per theme, per keyword: `"keyword":"…"`.
+/// The names of one kind of code (themes or flags) as JSON, made once per run.
+struct CodeNames {
+    /// Each code's id as a string literal.
+    ids: Vec<String>,
+    /// Per code, per keyword: `"keyword":"…"`.
     keyword_fields: Vec<Vec<String>>,
-    /// Per theme, per rule: `"rule":"…"`.
+    /// Per code, per rule: `"rule":"…"`.
     rule_fields: Vec<Vec<String>>,
 }
 
-impl CodesLineWriter {
-    pub fn new(codebook: &Codebook) -> Self {
-        let quoted = |codes: &[Code]| codes.iter().map(|c| json_string(&c.id)).collect();
-        CodesLineWriter {
-            theme_ids: quoted(&codebook.themes),
-            flag_ids: quoted(&codebook.flags),
-            keyword_fields: codebook
-                .themes
+impl CodeNames {
+    fn new(codes: &[Code]) -> Self {
+        CodeNames {
+            ids: codes.iter().map(|c| json_string(&c.id)).collect(),
+            keyword_fields: codes
                 .iter()
                 .map(|c| {
                     c.keywords
@@ -39,8 +38,7 @@ impl CodesLineWriter {
                         .collect()
                 })
                 .collect(),
-            rule_fields: codebook
-                .themes
+            rule_fields: codes
                 .iter()
                 .map(|c| {
                     c.rules
@@ -52,36 +50,26 @@ impl CodesLineWriter {
         }
     }
 
-    /// The line (no newline) for one unit: its themes' evidence, never its
-    /// flags' (flag evidence stays in the restricted file), and the
-    /// analysts' corrections in effect for it.
-    pub fn line(
-        &self,
-        id: &str,
-        question: &str,
-        ord: u64,
-        text: &str,
-        coding: &Coding,
-        overrides: &[&Override],
-    ) -> Vec<u8> {
-        let evidence: usize = coding.themes.iter().map(|h| h.evidence.len()).sum();
-        let mut out = Vec::with_capacity(96 + id.len() + question.len() + evidence * 80);
-        out.extend_from_slice(b"{\"id\":");
-        push_string(&mut out, id);
-        out.extend_from_slice(b",\"question\":");
-        push_string(&mut out, question);
-        out.extend_from_slice(b",\"ordinal\":");
-        out.extend_from_slice(itoa::Buffer::new().format(ord).as_bytes());
-        out.extend_from_slice(b",\"themes\":");
-        push_ids(&mut out, &coding.themes, &self.theme_ids);
-        out.extend_from_slice(b",\"flags\":");
-        push_ids(&mut out, &coding.flags, &self.flag_ids);
-        out.extend_from_slice(b",\"evidence\":{");
-        for (i, hit) in coding.themes.iter().enumerate() {
+    /// `[id, …]` of `hits`.
+    fn push_ids(&self, out: &mut Vec<u8>, hits: &[CodeHit]) {
+        out.push(b'[');
+        for (i, hit) in hits.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(self.theme_ids[hit.code].as_bytes());
+            out.extend_from_slice(self.ids[hit.code].as_bytes());
+        }
+        out.push(b']');
+    }
+
+    /// `{id: [{keyword or rule, start, end, text}, …], …}` of `hits` in `text`.
+    fn push_evidence(&self, out: &mut Vec<u8>, hits: &[CodeHit], text: &str) {
+        out.push(b'{');
+        for (i, hit) in hits.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(self.ids[hit.code].as_bytes());
             out.extend_from_slice(b":[");
             for (j, e) in hit.evidence.iter().enumerate() {
                 if j > 0 {
@@ -101,12 +89,50 @@ impl CodesLineWriter {
                 let span = text
                     .get(e.byte_start as usize..e.byte_end as usize)
                     .unwrap_or_default();
-                push_string(&mut out, span);
+                push_string(out, span);
                 out.push(b'}');
             }
             out.push(b']');
         }
         out.push(b'}');
+    }
+}
+
+/// The codebook's names as JSON string literals, made once per run.
+pub struct CodesLineWriter {
+    themes: CodeNames,
+    flags: CodeNames,
+}
+
+impl CodesLineWriter {
+    pub fn new(codebook: &Codebook) -> Self {
+        CodesLineWriter {
+            themes: CodeNames::new(&codebook.themes),
+            flags: CodeNames::new(&codebook.flags),
+        }
+    }
+
+    /// The codes.jsonl line (no newline) for one unit: its themes'
+    /// evidence, never its flags' (flag evidence stays in the restricted
+    /// file), and the analysts' corrections in effect for it.
+    pub fn line(
+        &self,
+        id: &str,
+        question: &str,
+        ord: u64,
+        text: &str,
+        coding: &Coding,
+        overrides: &[&Override],
+    ) -> Vec<u8> {
+        let evidence: usize = coding.themes.iter().map(|h| h.evidence.len()).sum();
+        let mut out = Vec::with_capacity(96 + id.len() + question.len() + evidence * 80);
+        push_unit(&mut out, id, question, ord);
+        out.extend_from_slice(b",\"themes\":");
+        self.themes.push_ids(&mut out, &coding.themes);
+        out.extend_from_slice(b",\"flags\":");
+        self.flags.push_ids(&mut out, &coding.flags);
+        out.extend_from_slice(b",\"evidence\":");
+        self.themes.push_evidence(&mut out, &coding.themes, text);
         if !overrides.is_empty() {
             out.extend_from_slice(b",\"overrides\":");
             // Rare: corrections go through serde as they are.
@@ -117,17 +143,38 @@ impl CodesLineWriter {
         out.push(b'}');
         out
     }
+
+    /// The `restricted/flagged.jsonl` line (no newline) for a flagged unit:
+    /// its flags, their evidence and the whole text.
+    pub fn flagged_line(
+        &self,
+        id: &str,
+        question: &str,
+        ord: u64,
+        text: &str,
+        coding: &Coding,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160 + id.len() + question.len() + text.len());
+        push_unit(&mut out, id, question, ord);
+        out.extend_from_slice(b",\"flags\":");
+        self.flags.push_ids(&mut out, &coding.flags);
+        out.extend_from_slice(b",\"evidence\":");
+        self.flags.push_evidence(&mut out, &coding.flags, text);
+        out.extend_from_slice(b",\"text\":");
+        push_string(&mut out, text);
+        out.push(b'}');
+        out
+    }
 }
 
-fn push_ids(out: &mut Vec<u8>, hits: &[CodeHit], quoted: &[String]) {
-    out.push(b'[');
-    for (i, hit) in hits.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(quoted[hit.code].as_bytes());
-    }
-    out.push(b']');
+/// `{"id":…,"question":…,"ordinal":…`: how both lines begin.
+fn push_unit(out: &mut Vec<u8>, id: &str, question: &str, ord: u64) {
+    out.extend_from_slice(b"{\"id\":");
+    push_string(out, id);
+    out.extend_from_slice(b",\"question\":");
+    push_string(out, question);
+    out.extend_from_slice(b",\"ordinal\":");
+    out.extend_from_slice(itoa::Buffer::new().format(ord).as_bytes());
 }
 
 /// `s` as a JSON string literal.
@@ -175,19 +222,15 @@ mod tests {
         overrides: &'a [&'a Override],
     }
 
-    fn reference(
-        codebook: &Codebook,
-        (id, question, ord, text): (&str, &str, u64, &str),
-        coding: &Coding,
-        overrides: &[&Override],
-    ) -> Vec<u8> {
-        let ids = |hits: &[CodeHit], codes: &'static [Code]| -> Vec<&'static str> {
-            hits.iter().map(|h| codes[h.code].id.as_str()).collect()
-        };
-        let codebook: &'static Codebook = Box::leak(Box::new(codebook.clone()));
+    /// `{code id: [span…]}` as serde_json values.
+    fn evidence_map(
+        codes: &[Code],
+        hits: &[CodeHit],
+        text: &str,
+    ) -> serde_json::Map<String, serde_json::Value> {
         let mut evidence = serde_json::Map::new();
-        for hit in &coding.themes {
-            let code = &codebook.themes[hit.code];
+        for hit in hits {
+            let code = &codes[hit.code];
             let spans = hit
                 .evidence
                 .iter()
@@ -211,16 +254,79 @@ mod tests {
                 .collect();
             evidence.insert(code.id.clone(), serde_json::Value::Array(spans));
         }
+        evidence
+    }
+
+    fn ids<'c>(hits: &[CodeHit], codes: &'c [Code]) -> Vec<&'c str> {
+        hits.iter().map(|h| codes[h.code].id.as_str()).collect()
+    }
+
+    fn reference(
+        codebook: &Codebook,
+        (id, question, ord, text): (&str, &str, u64, &str),
+        coding: &Coding,
+        overrides: &[&Override],
+    ) -> Vec<u8> {
         serde_json::to_vec(&Reference {
             id,
             question,
             ordinal: ord,
             themes: ids(&coding.themes, &codebook.themes),
             flags: ids(&coding.flags, &codebook.flags),
-            evidence,
+            evidence: evidence_map(&codebook.themes, &coding.themes, text),
             overrides,
         })
         .unwrap()
+    }
+
+    /// The restricted file's line as serde derived it.
+    #[derive(Serialize)]
+    struct FlaggedReference<'a> {
+        id: &'a str,
+        question: &'a str,
+        ordinal: u64,
+        flags: Vec<&'a str>,
+        evidence: serde_json::Map<String, serde_json::Value>,
+        text: &'a str,
+    }
+
+    /// Hits on `codes` from picked codes and spans (a code once).
+    fn coded(codes: &[Code], picks: Vec<(usize, Vec<SpanPick>)>) -> Vec<CodeHit> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for (code, spans) in picks {
+            let code = code % codes.len();
+            if !seen.insert(code) {
+                continue;
+            }
+            let c = &codes[code];
+            let evidence = spans
+                .into_iter()
+                .map(|(pick, keyword, start, len)| {
+                    let source = if keyword || c.rules.is_empty() {
+                        Source::Keyword((pick % c.keywords.len()) as u32)
+                    } else {
+                        Source::Rule((pick % c.rules.len()) as u32)
+                    };
+                    // Spans may fall outside the text or inside a
+                    // character: both give an empty text, as before.
+                    Evidence {
+                        char_start: start as u32,
+                        char_end: (start + len) as u32,
+                        byte_start: start as u32,
+                        byte_end: (start + len) as u32,
+                        sentence: 0,
+                        source,
+                    }
+                })
+                .collect();
+            out.push(CodeHit {
+                code,
+                score: 1.0,
+                evidence,
+            });
+        }
+        out
     }
 
     /// One evidence span: which keyword or rule, keyword or rule, start, length.
@@ -248,43 +354,14 @@ mod tests {
             text in "[a-zA-Z \"\\\\\u{0}-\u{1f}é€😀]{0,120}",
             ord in any::<u64>(),
             themes in hits(),
-            flags in proptest::collection::vec(0usize..3, 0..3),
+            flags in hits(),
             corrected in any::<bool>(),
         ) {
             let codebook = Codebook::default_care_review().unwrap();
-            let mut coding = Coding::default();
-            let mut seen = std::collections::BTreeSet::new();
-            for (code, spans) in themes {
-                if !seen.insert(code) {
-                    continue;
-                }
-                let c = &codebook.themes[code];
-                let evidence = spans
-                    .into_iter()
-                    .map(|(pick, keyword, start, len)| {
-                        let source = if keyword || c.rules.is_empty() {
-                            Source::Keyword((pick % c.keywords.len()) as u32)
-                        } else {
-                            Source::Rule((pick % c.rules.len()) as u32)
-                        };
-                        // Spans may fall outside the text or inside a
-                        // character: both give an empty text, as before.
-                        Evidence {
-                            char_start: start as u32,
-                            char_end: (start + len) as u32,
-                            byte_start: start as u32,
-                            byte_end: (start + len) as u32,
-                            sentence: 0,
-                            source,
-                        }
-                    })
-                    .collect();
-                coding.themes.push(CodeHit { code, score: 1.0, evidence });
-            }
-            let flag_count = codebook.flags.len();
-            for f in flags.into_iter().filter(|_| flag_count > 0) {
-                coding.flags.push(CodeHit { code: f % flag_count, score: 1.0, evidence: vec![] });
-            }
+            let coding = Coding {
+                themes: coded(&codebook.themes, themes),
+                flags: coded(&codebook.flags, flags),
+            };
             let correction: Override = serde_json::from_value(serde_json::json!({
                 "at": "2026-11-30T00:00:00Z", "user": "a\"b", "id": id, "theme": "care",
                 "action": "add", "reason": "why\n"
@@ -294,6 +371,17 @@ mod tests {
             let line = writer.line(&id, &question, ord, &text, &coding, &overrides);
             let expected = reference(&codebook, (&id, &question, ord, &text), &coding, &overrides);
             prop_assert_eq!(String::from_utf8(line).unwrap(), String::from_utf8(expected).unwrap());
+
+            let flagged = writer.flagged_line(&id, &question, ord, &text, &coding);
+            let expected = serde_json::to_vec(&FlaggedReference {
+                id: &id,
+                question: &question,
+                ordinal: ord,
+                flags: ids(&coding.flags, &codebook.flags),
+                evidence: evidence_map(&codebook.flags, &coding.flags, &text),
+                text: &text,
+            }).unwrap();
+            prop_assert_eq!(String::from_utf8(flagged).unwrap(), String::from_utf8(expected).unwrap());
         }
     }
 }

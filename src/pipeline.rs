@@ -17,8 +17,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Classifier, CodeHit, Coding, Source};
-use crate::codebook::{Code, Codebook, CodebookError};
+use crate::classify::{Classifier, CodeHit, Coding};
+use crate::codebook::{Codebook, CodebookError};
 use crate::codes_json::CodesLineWriter;
 use crate::corpus::{CorpusError, CorpusReader, InputSource, Item, ReadOptions, Reject};
 use crate::index::{self, IndexBuilder, IndexError, StoredUnit, UnitDoc};
@@ -422,7 +422,7 @@ impl Coder<'_> {
                     .collect();
                 let codes_line = lines.line(&r.id, question, ord, text, &coding, &applied);
                 let flagged_line = (!coding.flags.is_empty())
-                    .then(|| flagged_line(codebook, &r.id, question, ord, text, &coding));
+                    .then(|| lines.flagged_line(&r.id, question, ord, text, &coding));
                 let signature = Signature::of(&tokens);
                 let terms = if indexing {
                     encode_terms(&tokens)
@@ -570,97 +570,6 @@ fn code_into<'a>(
             None => sinks,
         }
     })
-}
-
-/// One evidence span as written to the restricted file (codes.jsonl has
-/// its own writer, [`CodesLineWriter`]).
-#[derive(Serialize)]
-struct EvidenceOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    keyword: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<&'a str>,
-    start: u32,
-    end: u32,
-    text: &'a str,
-}
-
-/// `{code id: [evidence…]}` for some hits, serialised without building JSON values.
-struct EvidenceMap<'a> {
-    hits: &'a [CodeHit],
-    codes: &'a [Code],
-    text: &'a str,
-}
-
-impl Serialize for EvidenceMap<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.hits.len()))?;
-        for hit in self.hits {
-            let code = &self.codes[hit.code];
-            let spans: Vec<EvidenceOut<'_>> = hit
-                .evidence
-                .iter()
-                .map(|e| {
-                    let (keyword, rule) = match e.source {
-                        Source::Keyword(k) => {
-                            (Some(code.keywords[k as usize].item.source.as_str()), None)
-                        }
-                        Source::Rule(r) => (None, Some(code.rules[r as usize].id.as_str())),
-                    };
-                    EvidenceOut {
-                        keyword,
-                        rule,
-                        start: e.char_start,
-                        end: e.char_end,
-                        text: self
-                            .text
-                            .get(e.byte_start as usize..e.byte_end as usize)
-                            .unwrap_or_default(),
-                    }
-                })
-                .collect();
-            map.serialize_entry(&code.id, &spans)?;
-        }
-        map.end()
-    }
-}
-
-#[derive(Serialize)]
-struct FlaggedLine<'a> {
-    id: &'a str,
-    question: &'a str,
-    ordinal: u64,
-    flags: Vec<&'a str>,
-    evidence: EvidenceMap<'a>,
-    text: &'a str,
-}
-
-fn ids<'a>(hits: &[CodeHit], codes: &'a [Code]) -> Vec<&'a str> {
-    hits.iter().map(|h| codes[h.code].id.as_str()).collect()
-}
-
-fn flagged_line(
-    codebook: &Codebook,
-    id: &str,
-    question: &str,
-    ord: u64,
-    text: &str,
-    coding: &Coding,
-) -> Vec<u8> {
-    let line = FlaggedLine {
-        id,
-        question,
-        ordinal: ord,
-        flags: ids(&coding.flags, &codebook.flags),
-        evidence: EvidenceMap {
-            hits: &coding.flags,
-            codes: &codebook.flags,
-            text,
-        },
-        text,
-    };
-    serde_json::to_vec(&line).unwrap_or_default()
 }
 
 /// units.bin's writer, its rows spooled in the output's staging directory.
