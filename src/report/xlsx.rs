@@ -125,7 +125,6 @@ type WorkbookThread = std::thread::JoinHandle<Option<Result<Vec<u8>, XlsxError>>
 pub struct StreamedWorkbook {
     tx: Option<crossbeam_channel::Sender<SheetMessage>>,
     handle: Option<WorkbookThread>,
-    rows: usize,
 }
 
 impl StreamedWorkbook {
@@ -137,18 +136,11 @@ impl StreamedWorkbook {
         StreamedWorkbook {
             tx: Some(tx),
             handle: Some(handle),
-            rows: 0,
         }
-    }
-
-    /// Rows sent so far.
-    pub fn rows(&self) -> usize {
-        self.rows
     }
 
     /// Send the next rows, in response order.
     pub fn send(&mut self, rows: Vec<SheetRow>) {
-        self.rows += rows.len();
         if let Some(tx) = &self.tx
             && tx.send(SheetMessage::Rows(rows)).is_err()
         {
