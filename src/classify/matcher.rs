@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::heads::WordHeads;
 use crate::codebook::{Item, WordPattern};
 use crate::text::{NO_WORD, TokenizedText, current_vocabulary, same_word, word_hash};
 use hashbrown::HashTable;
@@ -91,6 +92,9 @@ struct Span {
     /// Some pattern starts an item (has a trie root): only such tokens are
     /// tried as the start of an occurrence.
     starts_item: bool,
+    /// The word may start a token-anchored regex match
+    /// ([`WordHeads::may_start`]).
+    regex_start: bool,
 }
 
 impl Span {
@@ -100,6 +104,7 @@ impl Span {
         end: 0,
         own: false,
         starts_item: false,
+        regex_start: false,
     };
 
     fn is_seen(&self) -> bool {
@@ -127,6 +132,9 @@ pub struct Matcher {
     /// Items as a trie over pattern ids (see [`Trie`]).
     trie: Trie,
     item_count: u32,
+    /// Which words may start a regex match, noted in the memo beside
+    /// their patterns (see [`Matcher::scan_flagging`]).
+    word_heads: Option<WordHeads>,
 }
 
 impl Default for Matcher {
@@ -139,6 +147,7 @@ impl Default for Matcher {
             prefix_heads: PrefixHeads::default(),
             trie: Trie::default(),
             item_count: 0,
+            word_heads: None,
         }
     }
 }
@@ -151,6 +160,19 @@ impl Matcher {
         let patterns: Vec<u32> = item.words.iter().map(|w| self.pattern_id(w)).collect();
         self.trie.insert(&patterns, id);
         id
+    }
+
+    /// Have scans also note the tokens whose word may start a regex match.
+    pub(super) fn set_word_heads(&mut self, heads: WordHeads) {
+        self.word_heads = Some(heads);
+        // Memos filled without the heads no longer hold.
+        self.id = NEXT_MATCHER.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn may_start_regex(&self, tokens: &TokenizedText, i: usize) -> bool {
+        self.word_heads
+            .as_ref()
+            .is_some_and(|heads| heads.may_start(tokens.lower(i)))
     }
 
     pub fn item_count(&self) -> usize {
@@ -246,6 +268,18 @@ impl Matcher {
 
     /// Every occurrence of every item, sorted by (start, end, item).
     pub fn scan(&self, tokens: &TokenizedText) -> Vec<Occurrence> {
+        self.scan_flagging(tokens, &mut Vec::new())
+    }
+
+    /// [`Matcher::scan`], also appending to `regex_starts` the index of
+    /// each token whose word may start a regex match (ascending; none
+    /// unless [`Matcher::set_word_heads`] was called): the same memo
+    /// look-up answers both.
+    pub(super) fn scan_flagging(
+        &self,
+        tokens: &TokenizedText,
+        regex_starts: &mut Vec<u32>,
+    ) -> Vec<Occurrence> {
         // Word numbers hold on the thread that tokenised, until its cache
         // clears; otherwise every token is looked up afresh.
         let vocabulary = tokens.vocabulary();
@@ -259,7 +293,7 @@ impl Matcher {
                 memo.patterns.clear();
             }
             let memo = &mut *memo;
-            self.scan_with(tokens, numbered, memo)
+            self.scan_with(tokens, numbered, memo, regex_starts)
         })
     }
 
@@ -272,6 +306,7 @@ impl Matcher {
         tokens: &TokenizedText,
         numbered: bool,
         memo: &mut Memo,
+        regex_starts: &mut Vec<u32>,
     ) -> Vec<Occurrence> {
         let n = tokens.len();
         let mut own = std::mem::take(&mut memo.own);
@@ -282,6 +317,9 @@ impl Matcher {
         open.clear();
         for start in 0..n {
             let span = self.span(tokens, start, numbered, memo, &mut own);
+            if span.regex_start {
+                regex_starts.push(start as u32);
+            }
             if !span.starts_item {
                 continue;
             }
@@ -350,6 +388,7 @@ impl Matcher {
                 end: own.len() as u32,
                 own: true,
                 starts_item: self.any_starts_item(&own[start..]),
+                regex_start: self.may_start_regex(tokens, i),
             };
         }
         let w = word as usize;
@@ -365,6 +404,7 @@ impl Matcher {
             end: memo.patterns.len() as u32,
             own: false,
             starts_item: self.any_starts_item(&memo.patterns[start..]),
+            regex_start: self.may_start_regex(tokens, i),
         };
         if w >= memo.spans.len() {
             memo.spans.resize(w + 1, Span::UNSEEN);
@@ -634,6 +674,44 @@ mod tests {
                 // Another matcher on the same thread does not read this one's memo.
                 let other = matcher();
                 prop_assert_eq!(&other.scan(&here), &fresh);
+            }
+        }
+
+        /// The tokens a scan flags as possible regex starts are those whose
+        /// word the heads accept, whether the flag comes from the memo (a
+        /// second scan) or is worked out afresh (another thread's tokens).
+        #[test]
+        fn flagged_tokens_are_the_words_the_heads_accept(
+            texts in prop::collection::vec(
+                prop::collection::vec(prop::sample::select(&[
+                    "care", "Care", "carers", "foster", "fostering", "3", "12", "workers",
+                    "don't", "x3", "séjour", "the", "of",
+                ][..]), 0..30), 1..4),
+        ) {
+            use crate::classify::heads::{Placeholders, WordHeads, heads_of};
+            let mut placeholders = Placeholders::default();
+            let heads: Vec<_> = [r"(?i)\bcare\b", r"\bfoster\w*", r"(?i)\b\d+ workers"]
+                .iter()
+                .flat_map(|p| heads_of(&regex_syntax::parse(p).unwrap(), &mut placeholders).unwrap())
+                .collect();
+            let word_heads = WordHeads::new(&heads, &placeholders);
+            let mut m = matcher();
+            m.set_word_heads(word_heads.clone());
+            for words in texts {
+                let text = words.join(" ");
+                let here = Tokeniser::shared().tokenise(&text);
+                let expected: Vec<u32> = (0..here.len())
+                    .filter(|&i| word_heads.may_start(here.lower(i)))
+                    .map(|i| i as u32)
+                    .collect();
+                let elsewhere = std::thread::scope(|s| {
+                    s.spawn(|| Tokeniser::shared().tokenise(&text)).join().unwrap()
+                });
+                for tokens in [&here, &here, &elsewhere] {
+                    let mut flagged = Vec::new();
+                    m.scan_flagging(tokens, &mut flagged);
+                    prop_assert_eq!(&flagged, &expected);
+                }
             }
         }
     }

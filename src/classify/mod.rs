@@ -3,9 +3,11 @@
 //! (what fired, char offsets, the matched text).
 //!
 //! [`Classifier::new`] compiles a [`Codebook`] once: every item into one
-//! [`Matcher`], every regex into one `RegexSet`. [`Classifier::classify`] is
+//! [`Matcher`], every regex into one `RegexBank` (which tells the matcher
+//! which words may start a regex match: the `heads` module). [`Classifier::classify`] is
 //! pure and `Sync`, so callers run it under rayon and keep input order.
 
+mod heads;
 pub mod matcher;
 mod regexes;
 
@@ -152,6 +154,7 @@ impl Classifier {
             }
         }
         let regexes = RegexBank::new(&patterns)?;
+        matcher.set_word_heads(regexes.word_heads().clone());
         let code_count = codebook.themes.len() + codebook.flags.len();
         Ok(Classifier {
             codebook,
@@ -196,11 +199,13 @@ impl Classifier {
     /// Code one text. `tokens` must be `Tokeniser::tokenise(text)`.
     pub fn classify(&self, text: &str, tokens: &TokenizedText) -> Coding {
         let toks = tokens.tokens();
-        let occurrences = self.matcher.scan(tokens);
-        let negated = self.negated_tokens(toks, &occurrences);
         CODE_SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             scratch.reset(self.code_count);
+            let occurrences = self
+                .matcher
+                .scan_flagging(tokens, &mut scratch.regex_starts);
+            let negated = self.negated_tokens(toks, &occurrences);
             self.classify_with(text, toks, &occurrences, &negated, &mut scratch)
         })
     }
@@ -237,7 +242,9 @@ impl Classifier {
                 Role::Negator => {}
             }
         }
-        let candidates = self.regexes.candidates(text);
+        let candidates =
+            self.regexes
+                .candidates(text, toks, &scratch.regex_starts, &mut scratch.match_starts);
         let ascii_bounds = !candidates.is_empty() && regexes::ascii_bounds_suffice(text);
         for r in candidates {
             let rr = &self.regex_rules[r];
@@ -250,7 +257,8 @@ impl Classifier {
             if work.is_empty() {
                 continue;
             }
-            if let Some(hit) = self.score_code(c, work, text, toks, negated, ascii_bounds) {
+            let regex = (ascii_bounds, &scratch.match_starts[..]);
+            if let Some(hit) = self.score_code(c, work, text, toks, negated, regex) {
                 if c < themes {
                     coding.themes.push(hit);
                 } else {
@@ -295,7 +303,7 @@ impl Classifier {
         text: &str,
         toks: &[Token],
         negated: &[bool],
-        ascii_bounds: bool,
+        (ascii_bounds, match_starts): (bool, &[(usize, usize)]),
     ) -> Option<CodeHit> {
         let code = self.code(c);
         let is_negated = |o: &Occurrence| negated.get(o.start as usize).copied().unwrap_or(false);
@@ -401,7 +409,7 @@ impl Classifier {
                 continue;
             }
             let mut fired = false;
-            for (start, end) in self.regexes.find_all(ri, text, ascii_bounds) {
+            for (start, end) in self.regexes.find_all(ri, text, ascii_bounds, match_starts) {
                 let tok = toks.partition_point(|t| (t.byte_end as usize) <= start);
                 if negated.get(tok).copied().unwrap_or(false) {
                     continue;
@@ -463,6 +471,10 @@ impl CodeWork {
 #[derive(Default)]
 struct CodeScratch {
     codes: Vec<CodeWork>,
+    /// The tokens whose word may start a token-anchored regex match.
+    regex_starts: Vec<u32>,
+    /// (pattern, byte) where a token-anchored regex may match.
+    match_starts: Vec<(usize, usize)>,
 }
 
 impl CodeScratch {
@@ -470,6 +482,7 @@ impl CodeScratch {
     /// vectors per code per text, and growing them push by push, was a
     /// tenth of coding with a many-keyword codebook.
     fn reset(&mut self, n: usize) {
+        self.regex_starts.clear();
         self.codes.resize_with(n, CodeWork::default);
         for work in &mut self.codes[..n] {
             work.keywords.clear();
