@@ -20,6 +20,9 @@ use thematic::classify::Classifier;
 use thematic::codebook::Codebook;
 use thematic::text::Tokeniser;
 
+mod common;
+use common::big_codebook;
+
 fn texts() -> Vec<String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let synth = root.join("bench-data/synth-100000.jsonl");
@@ -31,41 +34,6 @@ fn texts() -> Vec<String> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["text"].as_str().map(str::to_owned))
         .collect()
-}
-
-/// A codebook of `n` keywords over 50 themes, from words of the texts plus
-/// made-up phrases, so most keywords are real candidates.
-pub fn big_codebook(texts: &[String], n: usize) -> Codebook {
-    let mut words: Vec<String> = texts
-        .iter()
-        .flat_map(|t| {
-            t.split_whitespace().map(|w| {
-                w.trim_matches(|c: char| !c.is_alphanumeric())
-                    .to_lowercase()
-            })
-        })
-        .filter(|w| w.len() > 3 && w.chars().all(char::is_alphabetic))
-        .collect();
-    words.sort();
-    words.dedup();
-    let mut toml = String::from("name = \"big\"\n");
-    let per_theme = n / 50;
-    for t in 0..50 {
-        toml.push_str(&format!("[[theme]]\nid = \"t{t}\"\nkeywords = [\n"));
-        for k in 0..per_theme {
-            let i = t * per_theme + k;
-            let w = &words[i % words.len()];
-            let item = match i % 4 {
-                0 => w.clone(),
-                1 => format!("{w} {}", words[(i * 7 + 3) % words.len()]),
-                2 => format!("{}*", &w[..w.len().min(5)]),
-                _ => format!("zz{i} {w}"),
-            };
-            toml.push_str(&format!("  {item:?},\n"));
-        }
-        toml.push_str("]\n");
-    }
-    Codebook::from_toml(&toml, "big").expect("valid big codebook")
 }
 
 fn bench(c: &mut Criterion) {

@@ -3,7 +3,8 @@
 //! the machine's load (timings here drift by a third within minutes).
 //!
 //! `cargo bench --bench coding_instructions -- PHASE REPS` runs one phase
-//! (`tokenise`, `classify` on pre-tokenised texts, or `both`) REPS times over
+//! (`tokenise`, `classify` on pre-tokenised texts, `both`, or `big`: both
+//! with the 5,000-keyword codebook) REPS times over
 //! the same 2,000 responses as the criterion `coding` bench, and prints its
 //! best time. `benches/scripts/instructions.sh` runs it under cachegrind
 //! with 3 and with 6 repetitions and prints the difference per byte of
@@ -19,6 +20,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use thematic::classify::Classifier;
 use thematic::codebook::Codebook;
 use thematic::text::Tokeniser;
+
+mod common;
 
 fn main() {
     // `cargo bench` passes `--bench`; the phase and count are the others.
@@ -42,6 +45,8 @@ fn main() {
     let tokeniser = Tokeniser::shared();
     let classifier = Classifier::new(Codebook::default_care_review().unwrap()).unwrap();
     let tokenised: Vec<_> = texts.iter().map(|t| tokeniser.tokenise(t)).collect();
+    let big =
+        (phase == "big").then(|| Classifier::new(common::big_codebook(&texts, 5000)).unwrap());
 
     let run = || match phase.as_str() {
         "tokenise" => texts.iter().for_each(|t| {
@@ -54,6 +59,13 @@ fn main() {
             let k = tokeniser.tokenise(t);
             black_box(classifier.classify(t, &k));
         }),
+        "big" => {
+            let big = big.as_ref().expect("built for this phase");
+            texts.iter().for_each(|t| {
+                let k = tokeniser.tokenise(t);
+                black_box(big.classify(t, &k));
+            })
+        }
         // Set-up only (what the script subtracts is the same either way).
         _ => {}
     };

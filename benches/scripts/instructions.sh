@@ -3,7 +3,7 @@
 # text for the coding hot path, from cachegrind (deterministic, unlike
 # timings on a shared machine). Needs valgrind.
 #
-#   bash benches/scripts/instructions.sh [PHASE ...]   (tokenise classify both)
+#   bash benches/scripts/instructions.sh [PHASE ...]   (tokenise classify both big)
 #
 # Each phase runs under cachegrind with 3 and with 6 repetitions; the
 # difference divided by 3 × the texts' bytes is the cost of one pass once

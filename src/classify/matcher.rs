@@ -311,7 +311,9 @@ impl Matcher {
         let n = tokens.len();
         let mut own = std::mem::take(&mut memo.own);
         own.clear();
-        let mut found = Vec::new();
+        // About one occurrence a token with a large codebook: one
+        // allocation instead of a doubling series of them.
+        let mut found = Vec::with_capacity(n);
         // Trie nodes still to extend: (node, token the path ends at).
         let mut open = std::mem::take(&mut memo.open);
         open.clear();
@@ -360,7 +362,10 @@ impl Matcher {
             // Starts ascend, so sorting each start's few occurrences sorts
             // them all; one sort of the whole list was 15% of coding with a
             // 5,000-keyword codebook.
-            found[starting_here..].sort_unstable();
+            let here = &mut found[starting_here..];
+            if !here.is_sorted() {
+                here.sort_unstable();
+            }
         }
         memo.own = own;
         memo.open = open;
@@ -488,8 +493,17 @@ impl Trie {
                 }
             };
         }
-        let node = &mut self.nodes[node as usize];
-        self.next_item[id as usize] = std::mem::replace(&mut node.first_item, id);
+        // Appended, so a node's items come out in ascending order and a
+        // start's occurrences seldom need sorting.
+        match self.nodes[node as usize].first_item {
+            NONE => self.nodes[node as usize].first_item = id,
+            mut last => {
+                while self.next_item[last as usize] != NONE {
+                    last = self.next_item[last as usize];
+                }
+                self.next_item[last as usize] = id;
+            }
+        }
     }
 
     fn root_child(&self, pattern: u32) -> Option<u32> {

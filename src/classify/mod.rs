@@ -87,6 +87,16 @@ struct RegexRule {
 /// A compiled codebook.
 pub struct Classifier {
     codebook: Codebook,
+    /// Items `0..negator_items` are the negators.
+    negator_items: u32,
+    /// Per code: where its keywords' bits start in [`CodeScratch::keyword_bits`]
+    /// (in u64 words), or `None` for a code with excludes, whose keywords
+    /// are scored once all its excludes are known.
+    keyword_bits_at: Vec<Option<u32>>,
+    /// Per code, its keywords' weights.
+    keyword_weights: Vec<Vec<f64>>,
+    /// The u64 words of [`CodeScratch::keyword_bits`].
+    keyword_bit_words: usize,
     matcher: Matcher,
     roles: Vec<Role>,
     regexes: RegexBank,
@@ -153,10 +163,30 @@ impl Classifier {
                 }
             }
         }
+        let negator_items = codebook.defaults.negators.len() as u32;
+        let mut keyword_bit_words = 0;
+        let keyword_bits_at = codebook
+            .codes()
+            .map(|code| {
+                code.exclude.is_empty().then(|| {
+                    let at = keyword_bit_words as u32;
+                    keyword_bit_words += code.keywords.len().div_ceil(64);
+                    at
+                })
+            })
+            .collect();
+        let keyword_weights = codebook
+            .codes()
+            .map(|code| code.keywords.iter().map(|k| k.weight).collect())
+            .collect();
         let regexes = RegexBank::new(&patterns)?;
         matcher.set_word_heads(regexes.word_heads().clone());
         let code_count = codebook.themes.len() + codebook.flags.len();
         Ok(Classifier {
+            negator_items,
+            keyword_bits_at,
+            keyword_weights,
+            keyword_bit_words,
             codebook,
             matcher,
             roles,
@@ -201,7 +231,7 @@ impl Classifier {
         let toks = tokens.tokens();
         CODE_SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            scratch.reset(self.code_count);
+            scratch.reset(self.code_count, self.keyword_bit_words);
             let occurrences = self
                 .matcher
                 .scan_flagging(tokens, &mut scratch.regex_starts);
@@ -220,11 +250,35 @@ impl Classifier {
         negated: &[bool],
         scratch: &mut CodeScratch,
     ) -> Coding {
+        let is_negated = |o: &Occurrence| negated.get(o.start as usize).copied().unwrap_or(false);
         for occ in occurrences {
             match self.roles[occ.item as usize] {
-                Role::Keyword { code, keyword } => {
-                    scratch.codes[code as usize].keywords.push((*occ, keyword))
-                }
+                Role::Keyword { code, keyword } => match self.keyword_bits_at[code as usize] {
+                    // Scored here, without a list to walk again: see
+                    // `KeywordTally`.
+                    Some(at) if !is_negated(occ) => {
+                        let tally = &mut scratch.tallies[code as usize];
+                        if !tally.touched {
+                            tally.touched = true;
+                            scratch.touched.push(code);
+                        }
+                        let (word, bit) =
+                            (at as usize + keyword as usize / 64, 1 << (keyword % 64));
+                        if scratch.keyword_bits[word] & bit == 0 {
+                            scratch.keyword_bits[word] |= bit;
+                            tally.score += self.keyword_weights[code as usize][keyword as usize];
+                        }
+                        // Occurrence order is evidence order, so only the
+                        // first few can be kept (see `score_code`).
+                        if tally.evidence.len() < MAX_EVIDENCE_PER_CODE {
+                            tally
+                                .evidence
+                                .push(evidence_of(toks, occ, Source::Keyword(keyword)));
+                        }
+                    }
+                    Some(_) => {}
+                    None => scratch.codes[code as usize].keywords.push((*occ, keyword)),
+                },
                 Role::Exclude { code } => scratch.codes[code as usize].excludes.push(*occ),
                 Role::RuleAll { code, rule, slot } => scratch.codes[code as usize]
                     .rule_items
@@ -253,12 +307,20 @@ impl Classifier {
 
         let mut coding = Coding::default();
         let themes = self.codebook.themes.len();
+        // The bits this text set, for the next (each code's own range).
+        for &c in &scratch.touched {
+            if let Some(at) = self.keyword_bits_at[c as usize] {
+                let words = self.keyword_weights[c as usize].len().div_ceil(64);
+                scratch.keyword_bits[at as usize..at as usize + words].fill(0);
+            }
+        }
         for (c, work) in scratch.codes.iter().enumerate() {
-            if work.is_empty() {
+            let tally = &mut scratch.tallies[c];
+            if work.is_empty() && !tally.touched {
                 continue;
             }
             let regex = (ascii_bounds, &scratch.match_starts[..]);
-            if let Some(hit) = self.score_code(c, work, text, toks, negated, regex) {
+            if let Some(hit) = self.score_code(c, (work, tally), text, toks, negated, regex) {
                 if c < themes {
                     coding.themes.push(hit);
                 } else {
@@ -268,7 +330,10 @@ impl Classifier {
                     });
                 }
             }
+            tally.touched = false;
+            tally.score = 0.0;
         }
+        scratch.touched.clear();
         coding
     }
 
@@ -277,8 +342,9 @@ impl Classifier {
     fn negated_tokens(&self, toks: &[Token], occurrences: &[Occurrence]) -> Vec<bool> {
         let window = self.codebook.defaults.negation_window as u32;
         let mut negated = Vec::new();
+        // Negators are the first items (see `new`).
         for occ in occurrences {
-            if !matches!(self.roles[occ.item as usize], Role::Negator) {
+            if occ.item >= self.negator_items {
                 continue;
             }
             if negated.is_empty() {
@@ -299,7 +365,7 @@ impl Classifier {
     fn score_code(
         &self,
         c: usize,
-        work: &CodeWork,
+        (work, tally): (&CodeWork, &mut KeywordTally),
         text: &str,
         toks: &[Token],
         negated: &[bool],
@@ -313,21 +379,17 @@ impl Classifier {
                 .any(|x| x.start <= o.start && o.end <= x.end)
         };
         let counts = |o: &Occurrence| !is_negated(o) && !is_excluded(o);
-        let evidence_of = |o: &Occurrence, source| {
-            let first = toks[o.start as usize];
-            let last = toks[o.end as usize];
-            Evidence {
-                char_start: first.char_start,
-                char_end: last.char_end,
-                byte_start: first.byte_start,
-                byte_end: last.byte_end,
-                sentence: first.sentence,
-                source,
-            }
-        };
+        let evidence_of = |o: &Occurrence, source| evidence_of(toks, o, source);
 
-        let mut score = 0.0;
-        let mut evidence = Vec::with_capacity(work.keywords.len() + work.rule_items.len());
+        // Keywords scored while the occurrences were dispatched (a code
+        // without excludes), else below.
+        let mut score = tally.score;
+        let mut evidence = Vec::with_capacity(
+            tally.evidence.len()
+                + work.keywords.len().min(MAX_EVIDENCE_PER_CODE)
+                + work.rule_items.len(),
+        );
+        evidence.append(&mut tally.evidence);
         // A keyword scores once however often it occurs: a bit per keyword
         // (on the stack for up to 256 of them) rather than a list searched
         // at every occurrence, which a many-keyword codebook made quadratic.
@@ -339,6 +401,12 @@ impl Classifier {
             heap_bits.resize(code.keywords.len().div_ceil(64), 0u64);
             &mut heap_bits
         };
+        // Keyword evidence comes in occurrence order, which is evidence
+        // order (items were added keyword by keyword), one entry per
+        // occurrence: only the first MAX_EVIDENCE_PER_CODE can be among
+        // those kept, so the rest are not built (a 5,000-keyword codebook
+        // finds some two hundred occurrences a response).
+        let mut keyword_evidence = evidence.len();
         for (occ, k) in &work.keywords {
             if !counts(occ) {
                 continue;
@@ -348,7 +416,12 @@ impl Classifier {
                 scored[word] |= bit;
                 score += code.keywords[*k as usize].weight;
             }
-            evidence.push(evidence_of(occ, Source::Keyword(*k)));
+            if keyword_evidence < MAX_EVIDENCE_PER_CODE {
+                keyword_evidence += 1;
+                let e = evidence_of(occ, Source::Keyword(*k));
+                debug_assert!(evidence.last().is_none_or(|last| *last < e));
+                evidence.push(e);
+            }
         }
 
         // Token rules: group this code's rule-item occurrences by rule.
@@ -436,8 +509,11 @@ impl Classifier {
         if score + 1e-9 < code.min_score || evidence.is_empty() {
             return None;
         }
-        evidence.sort_unstable();
-        evidence.dedup();
+        // Keyword evidence alone is already in order and distinct.
+        if evidence.len() > keyword_evidence {
+            evidence.sort_unstable();
+            evidence.dedup();
+        }
         evidence.truncate(MAX_EVIDENCE_PER_CODE);
         Some(CodeHit {
             code: c,
@@ -468,9 +544,41 @@ impl CodeWork {
     }
 }
 
+/// The keywords of one code without excludes, scored as the occurrences
+/// are dispatched: a 5,000-keyword codebook finds about two occurrences a
+/// token, and listing each under its code to walk the lists again cost more
+/// than the scoring.
+#[derive(Default)]
+struct KeywordTally {
+    /// Since the text began.
+    touched: bool,
+    score: f64,
+    /// The first [`MAX_EVIDENCE_PER_CODE`] counted occurrences'.
+    evidence: Vec<Evidence>,
+}
+
+/// One occurrence's evidence.
+fn evidence_of(toks: &[Token], o: &Occurrence, source: Source) -> Evidence {
+    let (first, last) = (&toks[o.start as usize], &toks[o.end as usize]);
+    Evidence {
+        char_start: first.char_start,
+        char_end: last.char_end,
+        byte_start: first.byte_start,
+        byte_end: last.byte_end,
+        sentence: first.sentence,
+        source,
+    }
+}
+
 #[derive(Default)]
 struct CodeScratch {
     codes: Vec<CodeWork>,
+    /// Per code (see [`KeywordTally`]).
+    tallies: Vec<KeywordTally>,
+    /// The codes whose tally this text touched, to clear.
+    touched: Vec<u32>,
+    /// A bit per keyword of the codes without excludes: scored already.
+    keyword_bits: Vec<u64>,
     /// The tokens whose word may start a token-anchored regex match.
     regex_starts: Vec<u32>,
     /// (pattern, byte) where a token-anchored regex may match.
@@ -481,8 +589,20 @@ impl CodeScratch {
     /// `n` empty work lists. Kept per thread and reused: allocating four
     /// vectors per code per text, and growing them push by push, was a
     /// tenth of coding with a many-keyword codebook.
-    fn reset(&mut self, n: usize) {
+    fn reset(&mut self, n: usize, keyword_bit_words: usize) {
         self.regex_starts.clear();
+        if !self.touched.is_empty() {
+            // A text that did not finish (its bits and tallies are stale).
+            self.touched.clear();
+            self.keyword_bits.iter_mut().for_each(|w| *w = 0);
+            self.tallies
+                .iter_mut()
+                .for_each(|t| *t = KeywordTally::default());
+        }
+        if self.keyword_bits.len() < keyword_bit_words {
+            self.keyword_bits.resize(keyword_bit_words, 0);
+        }
+        self.tallies.resize_with(n, KeywordTally::default);
         self.codes.resize_with(n, CodeWork::default);
         for work in &mut self.codes[..n] {
             work.keywords.clear();

@@ -188,6 +188,49 @@ fn a_keyword_counts_once_in_a_theme_of_hundreds() {
 }
 
 #[test]
+fn evidence_is_the_first_spans_by_position_whatever_fired() {
+    // Two themes with the same keywords and rules; the second has an
+    // exclude that never matches, so its keywords are scored from per-code
+    // lists rather than tallied as occurrences are dispatched. Over a
+    // hundred keyword occurrences come after two regex matches and a rule
+    // match that lie among the first twenty spans.
+    let rules = "keywords = [\"care\", \"home\"]\n\
+        [[theme.rule]]\nid = \"asked\"\nregex = '\\bhelp\\b'\n\
+        [[theme.rule]]\nid = \"kin\"\nall = [\"family\"]\n";
+    let c = classifier(&format!(
+        "name = \"t\"\n[[theme]]\nid = \"tallied\"\n{rules}\
+         [[theme]]\nid = \"listed\"\nexclude = [\"zzz qqq\"]\n{rules}"
+    ));
+    let text = format!(
+        "{}help care care help family {}help",
+        "care home ".repeat(3),
+        "care ".repeat(120)
+    );
+    let tokens = Tokeniser::shared().tokenise(&text);
+    let coding = c.classify(&text, &tokens);
+    assert_eq!(coding.themes.len(), 2);
+    let words: Vec<Vec<&str>> = coding
+        .themes
+        .iter()
+        .map(|hit| {
+            hit.evidence
+                .iter()
+                .map(|e| slice_chars(&text, e.char_start as usize, e.char_end as usize).unwrap())
+                .collect()
+        })
+        .collect();
+    let mut expected = vec!["care", "home", "care", "home", "care", "home", "help"];
+    expected.extend(["care", "care", "help", "family"]);
+    expected.extend(["care"; 9]);
+    assert_eq!(words[0], expected);
+    assert_eq!(words[1], expected);
+    for hit in &coding.themes {
+        let starts: Vec<u32> = hit.evidence.iter().map(|e| e.char_start).collect();
+        assert!(starts.is_sorted());
+    }
+}
+
+#[test]
 fn flags_are_not_themes() {
     let c = classifier(
         "name = \"t\"\n[[theme]]\nid = \"care\"\nkeywords = [\"foster\"]\n[[flag]]\nid = \"safeguarding\"\nkeywords = [\"hits me\"]\n",
