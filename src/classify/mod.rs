@@ -296,9 +296,13 @@ impl Classifier {
                 Role::Negator => {}
             }
         }
-        let candidates =
-            self.regexes
-                .candidates(text, toks, &scratch.regex_starts, &mut scratch.match_starts);
+        let candidates = self.regexes.candidates(
+            text,
+            toks,
+            &scratch.regex_starts,
+            &mut scratch.match_starts,
+            &mut scratch.anchored_cache,
+        );
         let ascii_bounds = !candidates.is_empty() && regexes::ascii_bounds_suffice(text);
         for r in candidates {
             let rr = &self.regex_rules[r];
@@ -583,6 +587,7 @@ struct CodeScratch {
     regex_starts: Vec<u32>,
     /// (pattern, byte) where a token-anchored regex may match.
     match_starts: Vec<(usize, usize)>,
+    anchored_cache: regexes::AnchoredCache,
 }
 
 impl CodeScratch {

@@ -60,7 +60,7 @@ pub(super) struct RegexBank {
     token_anchored: Option<Group>,
     /// Per pattern, whether it is in `token_anchored`.
     is_token_anchored: Vec<bool>,
-    anchored_dfa: AnchoredDfa,
+    anchored_dfa: Option<AnchoredDfa>,
     heads: WordHeads,
     /// Each pattern without `\b`/`\B` on its own: proposes the starts at
     /// which `exact` is tried on texts that need Unicode boundaries.
@@ -81,31 +81,38 @@ struct Group {
     relaxed: meta::Regex,
 }
 
-/// The token-anchored patterns' relaxed forms as one fully built DFA with
-/// anchored starts only: a try costs a few transitions, where the lazy
-/// DFA's overlapping search spent hundreds of instructions setting up.
-/// `None` when the DFA would pass its size limits (the group's `relaxed`
-/// serves then).
-type AnchoredDfa = Option<regex_automata::dfa::dense::DFA<Vec<u32>>>;
-
-fn anchored_dfa(hirs: &[Hir]) -> AnchoredDfa {
-    use regex_automata::dfa::{StartKind, dense};
-    use regex_automata::nfa::thompson;
-    let nfa = thompson::Compiler::new()
-        .configure(thompson::Config::new().shrink(true))
-        .build_many_from_hir(hirs)
-        .ok()?;
-    dense::Builder::new()
-        .configure(
-            dense::Config::new()
-                .match_kind(MatchKind::All)
-                .start_kind(StartKind::Anchored)
-                .dfa_size_limit(Some(4 << 20))
-                .determinize_size_limit(Some(16 << 20)),
-        )
-        .build_from_nfa(&nfa)
-        .ok()
+/// The token-anchored patterns' relaxed forms as one lazy DFA searched
+/// from anchored starts with a cache of its own per thread
+/// ([`AnchoredCache`]): a try costs a few transitions, where the meta
+/// regex's overlapping search spent hundreds of instructions setting up.
+/// (A fully built DFA was as fast and cost 0.18 G instructions to build,
+/// on every start of the program, for Unicode `\w` and `\s`.)
+struct AnchoredDfa {
+    /// Unique per bank, so a thread's cache knows whose states it holds.
+    id: u64,
+    dfa: regex_automata::hybrid::dfa::DFA,
 }
+
+static NEXT_ANCHORED_DFA: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn anchored_dfa(hirs: &[Hir]) -> Option<AnchoredDfa> {
+    use regex_automata::hybrid::dfa;
+    use regex_automata::nfa::thompson;
+    let nfa = thompson::Compiler::new().build_many_from_hir(hirs).ok()?;
+    let dfa = dfa::Builder::new()
+        .configure(dfa::Config::new().match_kind(MatchKind::All))
+        .build_from_nfa(nfa)
+        .ok()?;
+    Some(AnchoredDfa {
+        id: NEXT_ANCHORED_DFA.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        dfa,
+    })
+}
+
+/// A thread's lazy-DFA cache for [`RegexBank::candidates`], kept between
+/// texts; holds the states of one bank's DFA at a time.
+#[derive(Default)]
+pub(super) struct AnchoredCache(Option<(u64, regex_automata::hybrid::dfa::Cache)>);
 
 /// The patterns searched over the whole text.
 struct WholeText {
@@ -241,6 +248,7 @@ impl RegexBank {
         tokens: &[Token],
         flagged: &[u32],
         starts: &mut Vec<(usize, usize)>,
+        cache: &mut AnchoredCache,
     ) -> Vec<usize> {
         starts.clear();
         let mut out = Vec::new();
@@ -259,17 +267,27 @@ impl RegexBank {
                         .map(|p| (group.ids[p.as_usize()], input.start())),
                 );
             };
-            let try_at = |start: usize, starts: &mut Vec<(usize, usize)>| {
+            let mut dfa_cache = self.anchored_dfa.as_ref().map(|dfa| {
+                if cache.0.as_ref().is_some_and(|(id, _)| *id != dfa.id) {
+                    cache.0 = None;
+                }
+                let (_, states) = cache
+                    .0
+                    .get_or_insert_with(|| (dfa.id, dfa.dfa.create_cache()));
+                (&dfa.dfa, states)
+            });
+            let mut try_at = |start: usize, starts: &mut Vec<(usize, usize)>| {
                 let input = Input::new(text).range(start..).anchored(Anchored::Yes);
-                match &self.anchored_dfa {
-                    Some(dfa) => {
-                        use regex_automata::dfa::{Automaton, OverlappingState};
-                        let mut state = OverlappingState::start();
+                match dfa_cache.as_mut() {
+                    Some((dfa, states)) => {
+                        let mut state = regex_automata::hybrid::dfa::OverlappingState::start();
                         loop {
-                            if dfa.try_search_overlapping_fwd(&input, &mut state).is_err() {
-                                // Never for these DFAs (no quit bytes, no
-                                // Unicode word boundary); the lazy DFA
-                                // answers if it ever does.
+                            if dfa
+                                .try_search_overlapping_fwd(states, &input, &mut state)
+                                .is_err()
+                            {
+                                // The cache gave up (thrashing): the meta
+                                // regex answers for this start.
                                 lazy_try(&input, starts);
                                 break;
                             }
@@ -504,7 +522,19 @@ mod tests {
             .map(|i| i as u32)
             .collect();
         let mut starts = Vec::new();
-        let candidates = b.candidates(text, tokens.tokens(), &flagged, &mut starts);
+        // One cache per thread across banks, as the classifier keeps it.
+        thread_local! {
+            static CACHE: std::cell::RefCell<AnchoredCache> = Default::default();
+        }
+        let candidates = CACHE.with(|cache| {
+            b.candidates(
+                text,
+                tokens.tokens(),
+                &flagged,
+                &mut starts,
+                &mut cache.borrow_mut(),
+            )
+        });
         (0..b.exact.len())
             .map(|i| {
                 if candidates.contains(&i) {
@@ -782,8 +812,17 @@ mod tests {
                     let reference = patterns.iter().map(|p| Regex::new(p).unwrap()).collect();
                     (patterns, bank, reference)
                 });
+            // A second bank on the same thread: the lazy DFA's cache
+            // changes hands at every text.
+            static OTHER: std::sync::LazyLock<(RegexBank, Regex)> = std::sync::LazyLock::new(|| {
+                (bank(&[r"(?i)\bhelp\b"]), Regex::new(r"(?i)\bhelp\b").unwrap())
+            });
             let (patterns, bank, reference) = &*BANK;
             let found = via_tokens(bank, &text, ascii_bounds_suffice(&text));
+            proptest::prop_assert_eq!(
+                &via_tokens(&OTHER.0, &text, ascii_bounds_suffice(&text))[0],
+                &non_empty_matches(&OTHER.1, &text)
+            );
             for (i, regex) in reference.iter().enumerate() {
                 proptest::prop_assert_eq!(
                     &found[i],
