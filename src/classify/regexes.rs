@@ -15,8 +15,8 @@
 //!
 //! Step 1 has two forms. Most codebook patterns are *token-anchored*
 //! ([`super::heads`]): every match starts at a word start with one of a few
-//! words, so the relaxed set of those patterns runs as a fully built
-//! anchored DFA only at the word starts of the tokens whose word can begin
+//! words, so the relaxed set of those patterns runs as a lazy DFA from
+//! anchored starts only at the word starts of the tokens whose word can begin
 //! a match (about seven a response on the synthetic corpus), and step 2
 //! tries the exact regex anchored at just the starts where the relaxed one
 //! matched. The rest (`£\s?\d`) are searched through the whole text: the
