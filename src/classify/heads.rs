@@ -35,8 +35,8 @@ use regex_syntax::hir::{Class, ClassUnicode, Hir, HirKind, Look};
 use crate::text::Token;
 
 /// Placeholder bytes for large alphanumeric classes (see the module doc):
-/// control characters, which no pattern literal of a codebook holds.
-const PLACEHOLDERS: std::ops::Range<u8> = 1..9;
+/// bytes that never occur in UTF-8, so no literal of a pattern holds them.
+const PLACEHOLDERS: std::ops::RangeInclusive<u8> = 0xF8..=0xFF;
 
 /// A large class is at least this many characters: smaller ones the
 /// extractor expands into literals itself.
@@ -47,6 +47,8 @@ const LARGE_CLASS: u32 = 64;
 pub(super) struct WordHeads {
     /// Every head; `None` when no pattern is token-anchored.
     automaton: Option<AhoCorasick>,
+    /// The heads could not be compiled: every word may start a match.
+    every_word: bool,
     /// Per head: only as a whole word (every literal it came from goes on
     /// with a non-word character right after it).
     whole_word: Vec<bool>,
@@ -57,7 +59,7 @@ pub(super) struct WordHeads {
     first_bytes: Box<[bool; 256]>,
 }
 
-/// One pattern's heads: `None` when it is not token-anchored.
+/// How a match of a token-anchored pattern may begin.
 #[derive(Debug, PartialEq)]
 pub(in crate::classify) struct Head {
     /// Lowercase ASCII letters, digits and `_`; empty for a placeholder
@@ -67,7 +69,8 @@ pub(in crate::classify) struct Head {
     /// For a placeholder head, which one.
     pub placeholder: Option<u8>,
     /// The literal's first byte before lowercasing (a folded `(?i)`
-    /// letter is lowercase, so a lowercase letter allows either case).
+    /// letter is lowercase, so a lowercase letter allows either case); for
+    /// a placeholder head, the placeholder.
     pub first: u8,
 }
 
@@ -82,13 +85,19 @@ impl Placeholders {
     fn byte_for(&mut self, class: &ClassUnicode) -> Option<u8> {
         let at = match self.classes.iter().position(|c| c == class) {
             Some(at) => at,
-            None => {
+            None if self.classes.len() < PLACEHOLDERS.len() => {
                 self.classes.push(class.clone());
                 self.classes.len() - 1
             }
+            None => return None,
         };
-        let byte = PLACEHOLDERS.start + at as u8;
-        PLACEHOLDERS.contains(&byte).then_some(byte)
+        PLACEHOLDERS.start().checked_add(u8::try_from(at).ok()?)
+    }
+
+    /// The class a placeholder byte stands for.
+    fn class_of(&self, byte: u8) -> Option<&ClassUnicode> {
+        self.classes
+            .get(usize::from(byte.checked_sub(*PLACEHOLDERS.start())?))
     }
 }
 
@@ -148,16 +157,18 @@ pub(in crate::classify) fn heads_of(
 }
 
 /// Whether `rest` (what a literal holds after its head) starts with a
-/// character that is not a word character. A placeholder (which stands for
-/// a letter or digit), or a character cut by the extractor's limits, does not.
+/// character that is not a word character. A placeholder (never valid
+/// UTF-8; it stands for a letter or digit), or a character cut by the
+/// extractor's limits, does not.
 fn ends_word(rest: &[u8]) -> bool {
     let valid = match std::str::from_utf8(rest) {
         Ok(valid) => valid,
         Err(e) => std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or(""),
     };
-    valid.chars().next().is_some_and(|c| {
-        !PLACEHOLDERS.contains(&u8::try_from(c).unwrap_or(0)) && !regex_syntax::is_word_character(c)
-    })
+    valid
+        .chars()
+        .next()
+        .is_some_and(|c| !regex_syntax::is_word_character(c))
 }
 
 /// `hir` with each class of one ASCII letter in its cases replaced by the
@@ -207,11 +218,12 @@ fn class_size(class: &ClassUnicode) -> u32 {
         .sum()
 }
 
+/// Every member is alphanumeric (so inside a token) and a word character
+/// (so a match that starts with it after `\b` starts at a word start).
 fn all_alphanumeric(class: &ClassUnicode) -> bool {
-    class
-        .ranges()
-        .iter()
-        .all(|r| (r.start()..=r.end()).all(char::is_alphanumeric))
+    class.ranges().iter().all(|r| {
+        (r.start()..=r.end()).all(|c| c.is_alphanumeric() && regex_syntax::is_word_character(c))
+    })
 }
 
 /// The lowercase ASCII letter a class is the cases of (`[Nn]`, `[Ssſ]`):
@@ -252,24 +264,43 @@ impl WordHeads {
                 None => words.push((head.word.clone(), head.whole_word)),
             }
         }
-        let mut placeholder_starts = vec![[false; 128]; placeholders.classes.len()];
-        for (k, class) in placeholders.classes.iter().enumerate() {
+        // Only the classes a match may begin with: a placeholder in the
+        // middle of a literal says nothing about where matches start.
+        let mut placeholder_starts = Vec::new();
+        let mut seen = Vec::new();
+        for byte in heads.iter().filter_map(|h| h.placeholder) {
+            let Some(class) = placeholders
+                .class_of(byte)
+                .filter(|_| !seen.contains(&byte))
+            else {
+                continue;
+            };
+            seen.push(byte);
+            let mut starts = [false; 128];
             for b in 0u8..128 {
                 if class
                     .ranges()
                     .iter()
                     .any(|r| r.start() <= b as char && b as char <= r.end())
                 {
-                    placeholder_starts[k][usize::from(b.to_ascii_lowercase())] = true;
+                    starts[usize::from(b.to_ascii_lowercase())] = true;
                     first_bytes[usize::from(b)] = true;
                 }
             }
+            placeholder_starts.push(starts);
         }
-        let automaton = (!words.is_empty())
-            .then(|| AhoCorasick::new(words.iter().map(|(w, _)| w)).ok())
-            .flatten();
+        // Should the automaton not build, every word may start a match:
+        // slower, never wrong.
+        let automaton = match words.is_empty() {
+            true => Ok(None),
+            false => AhoCorasick::new(words.iter().map(|(w, _)| w)).map(Some),
+        };
+        if automaton.is_err() {
+            first_bytes.fill(true);
+        }
         WordHeads {
-            automaton,
+            every_word: automaton.is_err(),
+            automaton: automaton.ok().flatten(),
             whole_word: words.iter().map(|(_, whole)| *whole).collect(),
             placeholder_starts,
             first_bytes,
@@ -277,11 +308,14 @@ impl WordHeads {
     }
 
     /// Whether a token-anchored match may start in a token whose
-    /// lowercased word is `lower`, judged by its ASCII letters alone: a
-    /// word with non-ASCII characters is left to the caller, which tries
-    /// every word start of such tokens.
+    /// lowercased word is `lower`. Only an ASCII token's answer is used: the
+    /// caller tries every word start of a token with a non-ASCII character
+    /// (whose `lower` may still be ASCII: `’` folds to `'`).
     pub(super) fn may_start(&self, lower: &str) -> bool {
         let bytes = lower.as_bytes();
+        if self.every_word {
+            return true;
+        }
         if !lower.is_ascii() {
             return false;
         }
@@ -319,14 +353,19 @@ impl WordHeads {
 /// word character after a non-word character within it.
 pub(super) fn word_starts<'t>(text: &'t str, token: &Token) -> impl Iterator<Item = usize> + 't {
     let (start, end) = (token.byte_start as usize, token.byte_end as usize);
-    let mut chars = text.get(start..end).unwrap_or("").char_indices();
+    // Nothing for a token that is not of this text.
+    let surface = text.get(start..end);
+    let mut chars = surface.unwrap_or("").char_indices();
     let mut previous_is_word = chars
         .next()
         .is_none_or(|(_, c)| regex_syntax::is_word_character(c));
-    std::iter::once(start).chain(chars.filter_map(move |(k, c)| {
-        let is_word = regex_syntax::is_word_character(c);
-        let starts = is_word && !previous_is_word;
-        previous_is_word = is_word;
-        starts.then_some(start + k)
-    }))
+    surface
+        .map(|_| start)
+        .into_iter()
+        .chain(chars.filter_map(move |(k, c)| {
+            let is_word = regex_syntax::is_word_character(c);
+            let starts = is_word && !previous_is_word;
+            previous_is_word = is_word;
+            starts.then_some(start + k)
+        }))
 }

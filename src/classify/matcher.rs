@@ -312,8 +312,9 @@ impl Matcher {
         let mut own = std::mem::take(&mut memo.own);
         own.clear();
         // About one occurrence a token with a large codebook: one
-        // allocation instead of a doubling series of them.
-        let mut found = Vec::with_capacity(n);
+        // allocation instead of a doubling series of them (bounded, for a
+        // response of megabytes).
+        let mut found = Vec::with_capacity(n.min(4096));
         // Trie nodes still to extend: (node, token the path ends at).
         let mut open = std::mem::take(&mut memo.open);
         open.clear();

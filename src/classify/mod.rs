@@ -394,12 +394,13 @@ impl Classifier {
                 + work.rule_items.len(),
         );
         evidence.append(&mut tally.evidence);
-        // A keyword scores once however often it occurs: a bit per keyword
-        // (on the stack for up to 256 of them) rather than a list searched
-        // at every occurrence, which a many-keyword codebook made quadratic.
+        // A code with excludes: its keywords listed, scored now. A keyword
+        // scores once however often it occurs: a bit per keyword (on the
+        // stack for up to 256 of them) rather than a list searched at every
+        // occurrence, which a many-keyword codebook made quadratic.
         let mut stack_bits = [0u64; 4];
         let mut heap_bits = Vec::new();
-        let scored: &mut [u64] = if code.keywords.len() <= 256 {
+        let scored: &mut [u64] = if code.keywords.len() <= 256 || work.keywords.is_empty() {
             &mut stack_bits
         } else {
             heap_bits.resize(code.keywords.len().div_ceil(64), 0u64);
@@ -485,7 +486,9 @@ impl Classifier {
             if vetoed {
                 continue;
             }
-            let mut fired = false;
+            // Matches come in position order: a rule's first
+            // MAX_EVIDENCE_PER_CODE are all of it that can be kept.
+            let (mut fired, mut kept) = (false, 0);
             for (start, end) in self.regexes.find_all(ri, text, ascii_bounds, match_starts) {
                 let tok = toks.partition_point(|t| (t.byte_end as usize) <= start);
                 if negated.get(tok).copied().unwrap_or(false) {
@@ -501,7 +504,8 @@ impl Classifier {
                     sentence: toks.get(tok).map_or(0, |t| t.sentence),
                     source: Source::Rule(rr.rule),
                 });
-                if evidence.len() > MAX_EVIDENCE_PER_CODE * 4 {
+                kept += 1;
+                if kept == MAX_EVIDENCE_PER_CODE {
                     break;
                 }
             }
@@ -591,7 +595,9 @@ struct CodeScratch {
 }
 
 impl CodeScratch {
-    /// `n` empty work lists. Kept per thread and reused: allocating four
+    /// `n` empty work lists and keyword tallies, and `keyword_bit_words`
+    /// clear words of keyword bits (all of it cleared afresh if the last
+    /// text did not finish). Kept per thread and reused: allocating four
     /// vectors per code per text, and growing them push by push, was a
     /// tenth of coding with a many-keyword codebook.
     fn reset(&mut self, n: usize, keyword_bit_words: usize) {

@@ -27,7 +27,8 @@
 //! On a text with a non-ASCII word character (an accented name, "café")
 //! Unicode `\b` keeps the exact regex off the lazy DFA, and the PikeVM
 //! crawled through the whole text (30–65 ns a byte for two of the default
-//! codebook's patterns, against ~1). There, [`RegexBank::find_all`] lets
+//! codebook's patterns, against ~1). There, for a pattern searched through
+//! the whole text, [`RegexBank::find_all`] lets
 //! the pattern's relaxed form propose start positions — every match of the
 //! exact regex is a match of the relaxed one at the same start, and the
 //! relaxed one runs on the DFA over any text — and tries the exact regex
@@ -257,9 +258,9 @@ impl RegexBank {
         }
         if let Some(group) = &self.token_anchored {
             let bytes = text.as_bytes();
-            // The lazy DFA's answer at one start, for when there is no
-            // fully built DFA.
-            let lazy_try = |input: &Input<'_>, starts: &mut Vec<(usize, usize)>| {
+            // The meta regex's answer at one start: for a bank without the
+            // lazy DFA (it failed to build) or a try whose cache gave up.
+            let meta_try = |input: &Input<'_>, starts: &mut Vec<(usize, usize)>| {
                 let mut here = PatternSet::new(group.relaxed.pattern_len());
                 group.relaxed.which_overlapping_matches(input, &mut here);
                 starts.extend(
@@ -288,7 +289,7 @@ impl RegexBank {
                             {
                                 // The cache gave up (thrashing): the meta
                                 // regex answers for this start.
-                                lazy_try(&input, starts);
+                                meta_try(&input, starts);
                                 break;
                             }
                             match state.get_match() {
@@ -299,13 +300,16 @@ impl RegexBank {
                             }
                         }
                     }
-                    None => lazy_try(&input, starts),
+                    None => meta_try(&input, starts),
                 }
             };
             if text.is_ascii() {
                 for token in flagged.iter().filter_map(|&t| tokens.get(t as usize)) {
                     for start in word_starts(text, token) {
-                        if self.heads.may_begin_with(bytes[start]) {
+                        if bytes
+                            .get(start)
+                            .is_some_and(|&b| self.heads.may_begin_with(b))
+                        {
                             try_at(start, starts);
                         }
                     }
@@ -322,7 +326,11 @@ impl RegexBank {
                         continue;
                     }
                     for start in word_starts(text, token) {
-                        if !ascii || self.heads.may_begin_with(bytes[start]) {
+                        if !ascii
+                            || bytes
+                                .get(start)
+                                .is_some_and(|&b| self.heads.may_begin_with(b))
+                        {
                             try_at(start, starts);
                         }
                     }
@@ -337,8 +345,8 @@ impl RegexBank {
         out
     }
 
-    /// Byte ranges of the non-empty matches of pattern `i` in `text`.
-    /// Every match of regex `i`; `ascii_bounds` from [`ascii_bounds_suffice`].
+    /// Byte ranges of the non-empty matches of pattern `i` in `text`, as
+    /// `find_iter` gives them; `ascii_bounds` from [`ascii_bounds_suffice`].
     /// For a token-anchored pattern, the exact regex is tried anchored at
     /// the `starts` [`RegexBank::candidates`] gave, in order, instead of
     /// searched through the whole text: from any offset, the leftmost
@@ -793,6 +801,20 @@ mod tests {
         assert_eq!(heads(r"(?-u:\b)ab"), None);
         assert_eq!(heads(r"\b漢"), None);
         assert_eq!(heads(r"\bfoo|bar"), None);
+        // A control character is a literal, not a placeholder.
+        assert_eq!(heads(r"\b\x01"), None);
+        // A class in the middle of a literal does not make every word
+        // that starts with one of its members a head.
+        let mut placeholders = Placeholders::default();
+        let hir = regex_syntax::parse(r"(?i)\bfoo\s+\w+").unwrap();
+        let found = super::super::heads::heads_of(&hir, &mut placeholders).unwrap();
+        let word_heads = WordHeads::new(&found, &placeholders);
+        assert!(word_heads.may_start("foo"));
+        assert!(!word_heads.may_start("bar"));
+        let hir = regex_syntax::parse(r"\bfoo\s+\d+").unwrap();
+        let found = super::super::heads::heads_of(&hir, &mut placeholders).unwrap();
+        let word_heads = WordHeads::new(&found, &placeholders);
+        assert!(!word_heads.may_start("3"));
     }
 
     proptest::proptest! {

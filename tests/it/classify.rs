@@ -231,6 +231,30 @@ fn evidence_is_the_first_spans_by_position_whatever_fired() {
 }
 
 #[test]
+fn a_busy_regex_rule_does_not_crowd_out_another() {
+    // Rule order is not position order: the first rule's hundred matches
+    // must not keep the second rule's early ones out of the first twenty.
+    let c = one_theme(
+        "[[theme.rule]]\nid = \"cares\"\nregex = '\\bcare\\b'\n\
+         [[theme.rule]]\nid = \"helps\"\nregex = '\\bhelp\\b'",
+    );
+    let text = format!(
+        "care care care help care care care help {}",
+        "care ".repeat(100)
+    );
+    let tokens = Tokeniser::shared().tokenise(&text);
+    let coding = c.classify(&text, &tokens);
+    let helps: Vec<u32> = coding.themes[0]
+        .evidence
+        .iter()
+        .filter(|e| e.source == Source::Rule(1))
+        .map(|e| e.char_start)
+        .collect();
+    assert_eq!(helps, [15, 35]);
+    assert_eq!(coding.themes[0].evidence.len(), 20);
+}
+
+#[test]
 fn flags_are_not_themes() {
     let c = classifier(
         "name = \"t\"\n[[theme]]\nid = \"care\"\nkeywords = [\"foster\"]\n[[flag]]\nid = \"safeguarding\"\nkeywords = [\"hits me\"]\n",
