@@ -12,8 +12,8 @@
 //!
 //! The machine's speed drifts by a third over minutes, so the sizes are
 //! measured in *rounds*: each round runs every size once, smallest first,
-//! and `THEMATIC_SCALE_ROUNDS` rounds (default 3) give each size its
-//! medians. A slow spell then falls on every size alike instead of on
+//! and `THEMATIC_SCALE_ROUNDS` rounds (default 3; `THEMATIC_SCALE_REPEATS`
+//! is its older name) give each size its medians. A slow spell then falls on every size alike instead of on
 //! whichever size was being measured, which is what the linearity line at
 //! the end (time per response against the sizes' mean) needs.
 //! Nothing here runs under `cargo test`.
@@ -102,7 +102,10 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     sizes.sort_unstable();
+    // THEMATIC_SCALE_REPEATS: the name before rounds, in older
+    // BENCHMARKS.md commands.
     let rounds: usize = std::env::var("THEMATIC_SCALE_ROUNDS")
+        .or_else(|_| std::env::var("THEMATIC_SCALE_REPEATS"))
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3)
