@@ -175,39 +175,22 @@ fn ends_word(rest: &[u8]) -> bool {
 /// lowercase letter and each large class of alphanumerics by a
 /// placeholder (see the module doc). `None` when placeholders run out.
 fn fold(hir: Hir, placeholders: &mut Placeholders) -> Option<Hir> {
-    Some(match hir.into_kind() {
-        HirKind::Class(Class::Unicode(class)) => {
-            if let Some(letter) = one_letter(&class) {
-                Hir::literal([letter])
-            } else if class_size(&class) >= LARGE_CLASS && all_alphanumeric(&class) {
-                Hir::literal([placeholders.byte_for(&class)?])
-            } else {
-                Hir::class(Class::Unicode(class))
-            }
+    super::regexes::map_leaves(hir, &mut |leaf| {
+        let HirKind::Class(Class::Unicode(class)) = leaf.kind() else {
+            return Ok(leaf);
+        };
+        if let Some(letter) = one_letter(class) {
+            Ok(Hir::literal([letter]))
+        } else if class_size(class) >= LARGE_CLASS && all_alphanumeric(class) {
+            placeholders
+                .byte_for(class)
+                .map(|b| Hir::literal([b]))
+                .ok_or(())
+        } else {
+            Ok(leaf)
         }
-        HirKind::Class(class) => Hir::class(class),
-        HirKind::Repetition(mut rep) => {
-            rep.sub = Box::new(fold(*rep.sub, placeholders)?);
-            Hir::repetition(rep)
-        }
-        HirKind::Capture(mut cap) => {
-            cap.sub = Box::new(fold(*cap.sub, placeholders)?);
-            Hir::capture(cap)
-        }
-        HirKind::Concat(subs) => Hir::concat(
-            subs.into_iter()
-                .map(|h| fold(h, placeholders))
-                .collect::<Option<_>>()?,
-        ),
-        HirKind::Alternation(subs) => Hir::alternation(
-            subs.into_iter()
-                .map(|h| fold(h, placeholders))
-                .collect::<Option<_>>()?,
-        ),
-        HirKind::Literal(lit) => Hir::literal(lit.0),
-        HirKind::Look(look) => Hir::look(look),
-        HirKind::Empty => Hir::empty(),
     })
+    .ok()
 }
 
 fn class_size(class: &ClassUnicode) -> u32 {

@@ -250,7 +250,7 @@ impl Classifier {
         negated: &[bool],
         scratch: &mut CodeScratch,
     ) -> Coding {
-        let is_negated = |o: &Occurrence| negated.get(o.start as usize).copied().unwrap_or(false);
+        let is_negated = |o: &Occurrence| starts_negated(negated, o);
         for occ in occurrences {
             match self.roles[occ.item as usize] {
                 Role::Keyword { code, keyword } => match self.keyword_bits_at[code as usize] {
@@ -376,7 +376,7 @@ impl Classifier {
         (ascii_bounds, match_starts): (bool, &[(usize, usize)]),
     ) -> Option<CodeHit> {
         let code = self.code(c);
-        let is_negated = |o: &Occurrence| negated.get(o.start as usize).copied().unwrap_or(false);
+        let is_negated = |o: &Occurrence| starts_negated(negated, o);
         let is_excluded = |o: &Occurrence| {
             work.excludes
                 .iter()
@@ -565,6 +565,11 @@ struct KeywordTally {
     evidence: Vec<Evidence>,
 }
 
+/// Whether `o` starts on a token in a negator's window.
+fn starts_negated(negated: &[bool], o: &Occurrence) -> bool {
+    negated.get(o.start as usize).copied().unwrap_or(false)
+}
+
 /// One occurrence's evidence.
 fn evidence_of(toks: &[Token], o: &Occurrence, source: Source) -> Evidence {
     let (first, last) = (&toks[o.start as usize], &toks[o.end as usize]);
@@ -605,7 +610,7 @@ impl CodeScratch {
         if !self.touched.is_empty() {
             // A text that did not finish (its bits and tallies are stale).
             self.touched.clear();
-            self.keyword_bits.iter_mut().for_each(|w| *w = 0);
+            self.keyword_bits.fill(0);
             self.tallies
                 .iter_mut()
                 .for_each(|t| *t = KeywordTally::default());

@@ -303,36 +303,32 @@ impl RegexBank {
                     None => meta_try(&input, starts),
                 }
             };
-            if text.is_ascii() {
-                for token in flagged.iter().filter_map(|&t| tokens.get(t as usize)) {
-                    for start in word_starts(text, token) {
-                        if bytes
+            // A token whose text is ASCII is tried where a match may begin
+            // with the byte there; one with a non-ASCII character at every
+            // word start, whatever its word (see `heads`).
+            let mut try_token = |token: &Token, ascii: bool, starts: &mut Vec<(usize, usize)>| {
+                for start in word_starts(text, token) {
+                    if !ascii
+                        || bytes
                             .get(start)
                             .is_some_and(|&b| self.heads.may_begin_with(b))
-                        {
-                            try_at(start, starts);
-                        }
+                    {
+                        try_at(start, starts);
                     }
                 }
+            };
+            if text.is_ascii() {
+                for token in flagged.iter().filter_map(|&t| tokens.get(t as usize)) {
+                    try_token(token, true, starts);
+                }
             } else {
-                // A token with a non-ASCII character is tried at every word
-                // start, whatever its word (see `heads`).
                 let mut flagged = flagged.iter().peekable();
                 for (i, token) in tokens.iter().enumerate() {
                     let is_flagged = flagged.next_if(|&&t| t as usize == i).is_some();
                     let ascii =
                         token.byte_end - token.byte_start == token.char_end - token.char_start;
-                    if ascii && !is_flagged {
-                        continue;
-                    }
-                    for start in word_starts(text, token) {
-                        if !ascii
-                            || bytes
-                                .get(start)
-                                .is_some_and(|&b| self.heads.may_begin_with(b))
-                        {
-                            try_at(start, starts);
-                        }
+                    if is_flagged || !ascii {
+                        try_token(token, ascii, starts);
                     }
                 }
             }
@@ -483,24 +479,45 @@ fn without_word_boundaries(hir: Hir) -> Hir {
 
 /// `hir` with each look-around assertion replaced by `f(look)`.
 fn map_looks(hir: Hir, f: &dyn Fn(Look) -> Hir) -> Hir {
-    match hir.into_kind() {
-        HirKind::Look(look) => f(look),
+    let mapped = map_leaves(hir, &mut |leaf| {
+        Ok::<_, std::convert::Infallible>(match leaf.kind() {
+            HirKind::Look(look) => f(*look),
+            _ => leaf,
+        })
+    });
+    match mapped {
+        Ok(hir) => hir,
+        Err(never) => match never {},
+    }
+}
+
+/// `hir` rebuilt with each leaf (literal, class, look-around assertion,
+/// empty) replaced by what `f` makes of it; the first error `f` gives ends it.
+pub(super) fn map_leaves<E>(hir: Hir, f: &mut dyn FnMut(Hir) -> Result<Hir, E>) -> Result<Hir, E> {
+    Ok(match hir.into_kind() {
         HirKind::Repetition(mut rep) => {
-            rep.sub = Box::new(map_looks(*rep.sub, f));
+            rep.sub = Box::new(map_leaves(*rep.sub, f)?);
             Hir::repetition(rep)
         }
         HirKind::Capture(mut cap) => {
-            cap.sub = Box::new(map_looks(*cap.sub, f));
+            cap.sub = Box::new(map_leaves(*cap.sub, f)?);
             Hir::capture(cap)
         }
-        HirKind::Concat(subs) => Hir::concat(subs.into_iter().map(|h| map_looks(h, f)).collect()),
-        HirKind::Alternation(subs) => {
-            Hir::alternation(subs.into_iter().map(|h| map_looks(h, f)).collect())
-        }
-        HirKind::Literal(lit) => Hir::literal(lit.0),
-        HirKind::Class(class) => Hir::class(class),
-        HirKind::Empty => Hir::empty(),
-    }
+        HirKind::Concat(subs) => Hir::concat(
+            subs.into_iter()
+                .map(|h| map_leaves(h, f))
+                .collect::<Result<_, E>>()?,
+        ),
+        HirKind::Alternation(subs) => Hir::alternation(
+            subs.into_iter()
+                .map(|h| map_leaves(h, f))
+                .collect::<Result<_, E>>()?,
+        ),
+        HirKind::Literal(lit) => f(Hir::literal(lit.0))?,
+        HirKind::Class(class) => f(Hir::class(class))?,
+        HirKind::Look(look) => f(Hir::look(look))?,
+        HirKind::Empty => f(Hir::empty())?,
+    })
 }
 
 fn is_word_look(look: Look) -> bool {
