@@ -721,27 +721,31 @@ impl Aggregator {
 /// The sentence holding the evidence, with the next one when it is very short;
 /// long sentences are cut to a window of words around their start.
 fn quote_around(text: &str, tokens: &[Token], sentence: u32) -> (String, usize) {
-    let in_sentence = |s: u32| tokens.iter().filter(move |t| t.sentence == s);
-    let mut words: Vec<&Token> = in_sentence(sentence).collect();
-    if words.len() < 8 {
-        words.extend(in_sentence(sentence + 1));
+    // Tokens are in text order, so sentence numbers and byte offsets only
+    // grow: each range is a binary search, not a walk over every token
+    // for every theme a unit has.
+    let start_of = |s: u32| tokens.partition_point(|t| t.sentence < s);
+    let first_word = start_of(sentence);
+    let mut past_last = start_of(sentence.saturating_add(1));
+    if past_last - first_word < 8 {
+        past_last = start_of(sentence.saturating_add(2));
     }
+    let words = &tokens[first_word..past_last];
     let (Some(first), Some(_)) = (words.first(), words.last()) else {
         return (String::new(), 0);
     };
     const MAX_WORDS: usize = 60;
     let truncated = words.len() > MAX_WORDS;
     let last = if truncated {
-        words[MAX_WORDS - 1]
+        &words[MAX_WORDS - 1]
     } else {
-        words[words.len() - 1]
+        &words[words.len() - 1]
     };
     let start = first.byte_start as usize;
     // Extend to closing punctuation before the next word.
     let mut end = last.byte_end as usize;
     let next_word_start = tokens
-        .iter()
-        .find(|t| t.byte_start as usize >= end)
+        .get(tokens.partition_point(|t| (t.byte_start as usize) < end))
         .map_or(text.len(), |t| t.byte_start as usize);
     if !truncated && let Some(extra) = text.get(end..next_word_start) {
         let keep = extra
@@ -891,6 +895,58 @@ fn densest_sentence(evidence: &[crate::classify::Evidence]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The quote as first written: every token walked for the sentence and
+    /// for the next word. [`quote_around`] binary-searches instead.
+    fn quote_by_walking(text: &str, tokens: &[Token], sentence: u32) -> (String, usize) {
+        let in_sentence = |s: u32| tokens.iter().filter(move |t| t.sentence == s);
+        let mut words: Vec<&Token> = in_sentence(sentence).collect();
+        if words.len() < 8 {
+            words.extend(in_sentence(sentence + 1));
+        }
+        let (Some(first), Some(_)) = (words.first(), words.last()) else {
+            return (String::new(), 0);
+        };
+        let truncated = words.len() > 60;
+        let last = words[if truncated { 59 } else { words.len() - 1 }];
+        let mut end = last.byte_end as usize;
+        let next_word_start = tokens
+            .iter()
+            .find(|t| t.byte_start as usize >= end)
+            .map_or(text.len(), |t| t.byte_start as usize);
+        if !truncated && let Some(extra) = text.get(end..next_word_start) {
+            let closing =
+                |c: &char| matches!(c, '.' | '!' | '?' | '"' | '\'' | ')' | '”' | '’' | '…');
+            end += extra
+                .chars()
+                .take_while(closing)
+                .map(char::len_utf8)
+                .sum::<usize>();
+        }
+        let mut quote = text[first.byte_start as usize..end].to_owned();
+        if truncated {
+            quote.push('…');
+        }
+        (quote, words.len().min(60))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn quotes_by_search_equal_quotes_by_walking(
+            words in proptest::collection::vec(("[a-zé]{1,6}", "( | | | | | |, |\\. |! |\\.\"\\) |…|\\? ”)"), 0..90),
+            sentence in 0u32..8,
+        ) {
+            let text: String = words.iter().map(|(w, gap)| format!("{w}{gap}")).collect();
+            let tokens = crate::text::Tokeniser::new().tokenise(&text);
+            prop_assert_eq!(
+                quote_around(&text, tokens.tokens(), sentence),
+                quote_by_walking(&text, tokens.tokens(), sentence)
+            );
+        }
+    }
 
     /// Rows spilled to disk come back as pushed, in order, the open one
     /// last, in memory or spooled.
