@@ -6,7 +6,7 @@
 use hashbrown::HashTable;
 
 use super::KeyTerm;
-use crate::text::{TokenizedText, same_word};
+use crate::text::{NO_WORD, TokenizedText, same_word};
 
 /// Total pseudo-count of the prior, spread over stems by their corpus frequency.
 const PRIOR_MASS: f64 = 500.0;
@@ -28,7 +28,27 @@ pub struct TermStats {
     stride: usize,
     units: u64,
     units_per_theme: Vec<u64>,
+    /// Rows already found for the word numbers of recent vocabularies.
+    known: Vec<KnownWords>,
 }
+
+/// The rows of one vocabulary's words ([`TokenizedText::word_id`]), so a
+/// word seen before costs an index instead of a hash probe and a string
+/// compare. Vocabulary numbers are never reused, so an entry stays right
+/// for as long as it is kept.
+struct KnownWords {
+    vocabulary: u64,
+    /// Per word number: its stem's row id, [`NOT_COUNTED`] or [`UNSEEN`].
+    rows: Vec<u32>,
+}
+
+const UNSEEN: u32 = u32::MAX;
+/// A stem under three letters: never counted.
+const NOT_COUNTED: u32 = u32::MAX - 1;
+/// Vocabularies remembered at once: each coding thread has one live
+/// vocabulary (a new one after its cache clears), so a few more than the
+/// threads; the oldest goes first. More threads only cost the hash path.
+const KNOWN_VOCABULARIES: usize = 8;
 
 struct StemRow {
     stem: Box<str>,
@@ -46,13 +66,37 @@ impl TermStats {
             stride: themes + 1,
             units: 0,
             units_per_theme: vec![0; themes],
+            known: Vec::new(),
         }
     }
 
-    /// The row of `stem` (whose [`word_hash`] is `hash`), created with
+    /// The slot in `known` for `vocabulary` (made, replacing the oldest
+    /// when full); `None` for texts without numbered words.
+    fn known_slot(&mut self, vocabulary: u64) -> Option<usize> {
+        if vocabulary == 0 {
+            return None;
+        }
+        if let Some(slot) = self.known.iter().position(|k| k.vocabulary == vocabulary) {
+            return Some(slot);
+        }
+        let fresh = KnownWords {
+            vocabulary,
+            rows: Vec::new(),
+        };
+        if self.known.len() < KNOWN_VOCABULARIES {
+            self.known.push(fresh);
+            return Some(self.known.len() - 1);
+        }
+        // Numbers grow, so the smallest is the oldest vocabulary.
+        let oldest = (0..self.known.len()).min_by_key(|&k| self.known[k].vocabulary)?;
+        self.known[oldest] = fresh;
+        Some(oldest)
+    }
+
+    /// The row id of `stem` (whose [`word_hash`] is `hash`), created with
     /// `surface` when new.
-    fn row(&mut self, stem: &str, hash: u64, surface: &str) -> usize {
-        let id = match self
+    fn row_id(&mut self, stem: &str, hash: u64, surface: &str) -> u32 {
+        match self
             .ids
             .find(hash, |r| r.hash == hash && same_word(&r.stem, stem))
         {
@@ -73,8 +117,7 @@ impl TermStats {
                 self.last_unit.push(0);
                 id
             }
-        };
-        id as usize * self.stride
+        }
     }
 
     pub fn add(&mut self, tokens: &TokenizedText, themes: &[usize]) {
@@ -85,20 +128,50 @@ impl TermStats {
         // Each distinct content stem of this unit once; a new stem keeps the
         // surface form of its first occurrence.
         let unit = self.units;
+        let slot = self.known_slot(tokens.vocabulary());
         for (i, tok) in tokens.tokens().iter().enumerate() {
             if tok.is_stopword || !tok.stem_is_alphabetic {
                 continue;
             }
-            let stem = tokens.stem(i);
-            if stem.len() < 3 {
-                continue;
-            }
-            let row = self.row(stem, tokens.stem_hash(i), tokens.lower(i));
-            let id = row / self.stride;
+            let word = tokens.word_id(i);
+            let known = match slot {
+                Some(s) if word != NO_WORD => self.known[s]
+                    .rows
+                    .get(word as usize)
+                    .copied()
+                    .unwrap_or(UNSEEN),
+                _ => UNSEEN,
+            };
+            let id = match known {
+                NOT_COUNTED => continue,
+                UNSEEN => {
+                    let stem = tokens.stem(i);
+                    let id = if stem.len() < 3 {
+                        NOT_COUNTED
+                    } else {
+                        self.row_id(stem, tokens.stem_hash(i), tokens.lower(i))
+                    };
+                    if let Some(s) = slot
+                        && word != NO_WORD
+                    {
+                        let rows = &mut self.known[s].rows;
+                        if rows.len() <= word as usize {
+                            rows.resize(word as usize + 1, UNSEEN);
+                        }
+                        rows[word as usize] = id;
+                    }
+                    if id == NOT_COUNTED {
+                        continue;
+                    }
+                    id as usize
+                }
+                id => id as usize,
+            };
             if self.last_unit[id] == unit {
                 continue;
             }
             self.last_unit[id] = unit;
+            let row = id * self.stride;
             self.counts[row] += 1;
             for t in themes {
                 self.counts[row + 1 + *t] += 1;
@@ -153,5 +226,97 @@ impl TermStats {
                 scored
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::Tokeniser;
+
+    /// Word numbers are a thread's own, so the same texts tokenised on one
+    /// thread, or each on a thread of its own (more vocabularies than are
+    /// remembered, and one vocabulary met again after it was forgotten),
+    /// must give the same counts as each other.
+    #[test]
+    fn counts_do_not_depend_on_the_threads_that_numbered_the_words() {
+        let sentences = [
+            "Kinship carers need financial support and respite from the council.",
+            "Social workers change too often; caseloads are too high for them.",
+            "Foster carers and kinship carers deserve training, support and pay.",
+            "Ofsted inspections miss what matters to children in care homes.",
+            "Early help for families keeps children safe at home with parents.",
+        ];
+        let texts: Vec<String> = (0..40)
+            .map(|i| format!("{} {}", sentences[i % 5], sentences[(i * 3 + 1) % 5]))
+            .collect();
+        let themes = |i: usize| vec![i % 3, (i + 1) % 3];
+        let tokeniser = Tokeniser::new();
+        let one_thread: Vec<TokenizedText> = texts.iter().map(|t| tokeniser.tokenise(t)).collect();
+
+        // Texts 0, 10, 20 and 30 on one long-lived thread, the others each on
+        // a fresh thread: a dozen vocabularies between two visits.
+        let (to_long, from_main) = std::sync::mpsc::channel::<String>();
+        let (to_main, from_long) = std::sync::mpsc::channel::<TokenizedText>();
+        let long_lived = std::thread::spawn(move || {
+            let tokeniser = Tokeniser::new();
+            for text in from_main {
+                to_main.send(tokeniser.tokenise(&text)).unwrap();
+            }
+        });
+        let mut spread = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let tokens = if i % 10 == 0 {
+                to_long.send(text.clone()).unwrap();
+                from_long.recv().unwrap()
+            } else {
+                let text = text.clone();
+                std::thread::spawn(move || Tokeniser::new().tokenise(&text))
+                    .join()
+                    .unwrap()
+            };
+            spread.push(tokens);
+        }
+        drop(to_long);
+        long_lived.join().unwrap();
+        let vocabularies: std::collections::HashSet<u64> =
+            spread.iter().map(TokenizedText::vocabulary).collect();
+        assert!(
+            vocabularies.len() > KNOWN_VOCABULARIES + 1,
+            "{vocabularies:?}"
+        );
+
+        let count = |all: &[TokenizedText]| {
+            let mut stats = TermStats::new(3);
+            for (i, tokens) in all.iter().enumerate() {
+                stats.add(tokens, &themes(i));
+            }
+            let rows: Vec<(String, Vec<u32>)> = stats
+                .rows()
+                .map(|(stem, _, counts)| (stem.to_owned(), counts.to_vec()))
+                .collect();
+            let key_terms: Vec<Vec<(String, u64, String)>> = stats
+                .key_terms(50)
+                .into_iter()
+                .map(|terms| {
+                    let seen = terms
+                        .into_iter()
+                        .map(|k| (k.term, k.units, k.z.to_string()));
+                    seen.collect()
+                })
+                .collect();
+            (rows, stats.surface.clone(), key_terms)
+        };
+        let (rows, surface, key_terms) = count(&one_thread);
+        let with_carers = texts.iter().filter(|t| t.contains("carers")).count() as u32;
+        assert!(
+            rows.iter()
+                .any(|(stem, c)| stem == "carer" && c[0] == with_carers),
+            "{rows:?}"
+        );
+        let spread_counts = count(&spread);
+        assert_eq!(rows, spread_counts.0);
+        assert_eq!(surface, spread_counts.1);
+        assert_eq!(key_terms, spread_counts.2);
     }
 }
