@@ -9,7 +9,7 @@ use super::{Headline, Report, html};
 fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+        let cells: Vec<String> = row.iter().map(|c| csv_cell(c).into_owned()).collect();
         // Writing to a Vec cannot fail.
         let _ = w.write_record(&cells);
     }
@@ -75,7 +75,9 @@ pub struct CodesCsv<W: std::io::Write> {
 impl<W: std::io::Write> CodesCsv<W> {
     pub fn new<'h>(into: W, header: impl Iterator<Item = &'h str>) -> Self {
         let mut w = csv::WriterBuilder::new().from_writer(into);
-        let failed = w.write_record(header.map(csv_cell)).err();
+        let failed = w
+            .write_record(header.map(|h| csv_cell(h).into_owned()))
+            .err();
         CodesCsv { w, failed }
     }
 
@@ -89,9 +91,9 @@ impl<W: std::io::Write> CodesCsv<W> {
         if let Some(e) = self.failed.take() {
             return Err(e.into());
         }
-        self.w.write_field(csv_cell(id))?;
+        self.w.write_field(csv_cell(id).as_bytes())?;
         for value in attrs {
-            self.w.write_field(csv_cell(value))?;
+            self.w.write_field(csv_cell(value).as_bytes())?;
         }
         for c in codes {
             self.w.write_field(if *c { "1" } else { "0" })?;
