@@ -69,22 +69,21 @@ impl Signature {
         if (1..3).contains(&n) {
             add(exact);
         }
-        // Densify: an empty bin borrows the next filled bin's value, salted
-        // by the distance, so two texts agree on it only if they agree there.
-        // Walked backwards over two turns of the ring, so each bin knows the
-        // next filled one without searching (a short text leaves most bins
-        // empty, and searching from each made this half of the cost).
+        // Densify: an empty bin borrows the next filled bin's value (round
+        // the ring), salted by the distance, so two texts agree on it only if
+        // they agree there. Walked backwards from the first filled bin's place
+        // one turn on, so each bin knows the next filled one without
+        // searching (a short text leaves most bins empty, and searching from
+        // each made this half of the cost).
         let mut mins = [0u8; BINS];
-        if full.iter().any(|v| *v != u64::MAX) {
-            let mut next_filled = 2 * BINS;
-            for k in (0..2 * BINS).rev() {
-                if full[k % BINS] != u64::MAX {
+        if let Some(first_filled) = full.iter().position(|v| *v != u64::MAX) {
+            let mut next_filled = BINS + first_filled;
+            for k in (0..BINS).rev() {
+                if full[k] != u64::MAX {
                     next_filled = k;
                 }
-                if k < BINS {
-                    let d = next_filled - k;
-                    mins[k] = (mix(full[next_filled % BINS] ^ d as u64) & 0xff) as u8;
-                }
+                let d = next_filled - k;
+                mins[k] = (mix(full[next_filled % BINS] ^ d as u64) & 0xff) as u8;
             }
         }
         Signature {
