@@ -129,20 +129,15 @@ impl TermStats {
         // surface form of its first occurrence.
         let unit = self.units;
         let slot = self.known_slot(tokens.vocabulary());
+        // Held outside `self` for the loop, so a known word is one bounds
+        // check; NO_WORD is past any end, so it reads as unseen.
+        let mut known = slot.map_or_else(Vec::new, |s| std::mem::take(&mut self.known[s].rows));
         for (i, tok) in tokens.tokens().iter().enumerate() {
             if tok.is_stopword || !tok.stem_is_alphabetic {
                 continue;
             }
             let word = tokens.word_id(i);
-            let known = match slot {
-                Some(s) if word != NO_WORD => self.known[s]
-                    .rows
-                    .get(word as usize)
-                    .copied()
-                    .unwrap_or(UNSEEN),
-                _ => UNSEEN,
-            };
-            let id = match known {
+            let id = match known.get(word as usize).copied().unwrap_or(UNSEEN) {
                 NOT_COUNTED => continue,
                 UNSEEN => {
                     let stem = tokens.stem(i);
@@ -151,14 +146,11 @@ impl TermStats {
                     } else {
                         self.row_id(stem, tokens.stem_hash(i), tokens.lower(i))
                     };
-                    if let Some(s) = slot
-                        && word != NO_WORD
-                    {
-                        let rows = &mut self.known[s].rows;
-                        if rows.len() <= word as usize {
-                            rows.resize(word as usize + 1, UNSEEN);
+                    if slot.is_some() && word != NO_WORD {
+                        if known.len() <= word as usize {
+                            known.resize(word as usize + 1, UNSEEN);
                         }
-                        rows[word as usize] = id;
+                        known[word as usize] = id;
                     }
                     if id == NOT_COUNTED {
                         continue;
@@ -167,15 +159,21 @@ impl TermStats {
                 }
                 id => id as usize,
             };
-            if self.last_unit[id] == unit {
+            let Some(last) = self.last_unit.get_mut(id) else {
+                continue;
+            };
+            if *last == unit {
                 continue;
             }
-            self.last_unit[id] = unit;
-            let row = id * self.stride;
-            self.counts[row] += 1;
+            *last = unit;
+            let row = &mut self.counts[id * self.stride..(id + 1) * self.stride];
+            row[0] += 1;
             for t in themes {
-                self.counts[row + 1 + *t] += 1;
+                row[1 + *t] += 1;
             }
+        }
+        if let Some(s) = slot {
+            self.known[s].rows = known;
         }
     }
 
