@@ -19,13 +19,15 @@ pub struct TermStats {
     ids: HashTable<StemRow>,
     /// The first-seen surface form of each stem, shown to readers.
     surface: Vec<Box<str>>,
-    /// Flat rows of `stride` counts: units containing the stem, then units
-    /// of each theme containing it. One allocation for all stems.
+    /// Flat rows of `stride` numbers, one allocation for all stems: the
+    /// stamp of the unit that last counted the stem (so a stem counts once
+    /// per unit without sorting the unit's stems), units containing it,
+    /// then units of each theme containing it. The stamp shares the row so
+    /// a token touches one cache line, not two.
     counts: Vec<u32>,
-    /// Per row, the unit that last counted it (`units` at the time): a stem
-    /// counts once per unit without sorting the unit's stems.
-    last_unit: Vec<u64>,
     stride: usize,
+    /// The current unit's stamp: never 0, which no row has counted.
+    stamp: u32,
     units: u64,
     units_per_theme: Vec<u64>,
     /// Rows already found for the word numbers of recent vocabularies.
@@ -62,8 +64,8 @@ impl TermStats {
             ids: HashTable::new(),
             surface: Vec::new(),
             counts: Vec::new(),
-            last_unit: Vec::new(),
-            stride: themes + 1,
+            stride: themes + 2,
+            stamp: 0,
             units: 0,
             units_per_theme: vec![0; themes],
             known: Vec::new(),
@@ -114,7 +116,6 @@ impl TermStats {
                 );
                 self.surface.push(surface.into());
                 self.counts.resize(self.counts.len() + self.stride, 0);
-                self.last_unit.push(0);
                 id
             }
         }
@@ -125,9 +126,17 @@ impl TermStats {
         for t in themes {
             self.units_per_theme[*t] += 1;
         }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // Every 2^32 units: forget the old stamps rather than mistake one.
+            for row in self.counts.chunks_mut(self.stride) {
+                row[0] = 0;
+            }
+            self.stamp = 1;
+        }
         // Each distinct content stem of this unit once; a new stem keeps the
         // surface form of its first occurrence.
-        let unit = self.units;
+        let stamp = self.stamp;
         let slot = self.known_slot(tokens.vocabulary());
         // Held outside `self` for the loop, so a known word is one bounds
         // check; NO_WORD is past any end, so it reads as unseen.
@@ -159,17 +168,19 @@ impl TermStats {
                 }
                 id => id as usize,
             };
-            let Some(last) = self.last_unit.get_mut(id) else {
+            let Some(row) = self
+                .counts
+                .get_mut(id * self.stride..(id + 1) * self.stride)
+            else {
                 continue;
             };
-            if *last == unit {
+            if row[0] == stamp {
                 continue;
             }
-            *last = unit;
-            let row = &mut self.counts[id * self.stride..(id + 1) * self.stride];
-            row[0] += 1;
+            row[0] = stamp;
+            row[1] += 1;
             for t in themes {
-                row[1 + *t] += 1;
+                row[2 + *t] += 1;
             }
         }
         if let Some(s) = slot {
@@ -179,11 +190,12 @@ impl TermStats {
 
     fn rows(&self) -> impl Iterator<Item = (&str, usize, &[u32])> {
         self.ids.iter().map(|r| {
+            // Without the stamp: units containing the stem, then per theme.
             let row = r.id as usize * self.stride;
             (
                 &*r.stem,
                 r.id as usize,
-                &self.counts[row..row + self.stride],
+                &self.counts[row + 1..row + self.stride],
             )
         })
     }
@@ -316,5 +328,31 @@ mod tests {
         assert_eq!(rows, spread_counts.0);
         assert_eq!(surface, spread_counts.1);
         assert_eq!(key_terms, spread_counts.2);
+    }
+
+    /// A unit's stamp wraps every 2^32 units: a stem first met at the wrap
+    /// still counts, and so does one last counted 2^32 units before.
+    #[test]
+    fn stamps_wrap_without_losing_a_count() {
+        let tokeniser = Tokeniser::new();
+        let [first, before_wrap, at_wrap] = [
+            "Kinship carers need support.",
+            "Foster placements.",
+            "Ofsted inspections.",
+        ]
+        .map(|t| tokeniser.tokenise(t));
+        let mut stats = TermStats::new(1);
+        stats.add(&first, &[0]);
+        stats.stamp = u32::MAX - 1;
+        stats.add(&before_wrap, &[0]);
+        stats.add(&at_wrap, &[0]);
+        stats.add(&first, &[0]);
+        let df = |stem: &str| {
+            let row = stats.rows().find(|(s, _, _)| *s == stem);
+            row.map(|(_, _, c)| c[0])
+        };
+        assert_eq!(df("kinship"), Some(2));
+        assert_eq!(df("foster"), Some(1));
+        assert_eq!(df("ofst"), Some(1));
     }
 }
