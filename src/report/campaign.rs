@@ -22,7 +22,7 @@ pub const BINS: usize = 128;
 pub const BANDS: usize = 16;
 pub const ROWS: usize = BINS / BANDS;
 // A band is read as one 64-bit word of eight 8-bit bins.
-const _: () = assert!(ROWS == 8 && BINS % 8 == 0);
+const _: () = assert!(ROWS == 8 && BINS.is_multiple_of(8));
 pub const MIN_WORDS_EXACT: u32 = 5;
 pub const MIN_WORDS_NEAR: u32 = 15;
 pub const DEFAULT_THRESHOLD: f64 = 0.8;
