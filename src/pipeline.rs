@@ -203,6 +203,8 @@ struct RowFeed {
     attributes: Vec<String>,
     code_columns: usize,
     rows: usize,
+    /// Where the Codes sheet's rows wait (the output's staging directory).
+    spool_dir: PathBuf,
     /// The row of the response being coded (its units are consecutive).
     pending: Option<(u64, SheetRow)>,
     ready: Vec<SheetRow>,
@@ -218,8 +220,9 @@ impl RowFeed {
     /// Rows sent to the workbook thread at a time.
     const CHUNK: usize = 256;
 
-    fn new(codes_csv: StagedWriter) -> Self {
+    fn new(codes_csv: StagedWriter, spool_dir: &Path) -> Self {
         RowFeed {
+            spool_dir: spool_dir.to_owned(),
             csv_file: Some(codes_csv),
             csv: None,
             csv_error: None,
@@ -254,7 +257,7 @@ impl RowFeed {
                 .chain(code_columns)
                 .collect();
             self.csv = Some(CodesCsv::new(file, header.iter().map(String::as_str)));
-            self.workbook = Some(StreamedWorkbook::start(header));
+            self.workbook = Some(StreamedWorkbook::start(header, self.spool_dir.clone()));
         }
         if names.len() != self.attributes.len() {
             self.abandon();
@@ -641,7 +644,7 @@ fn finish_reports(
             // The Codes sheet is written: only the other sheets are left.
             Some(streamed) => streamed.finish(report_rx.recv().ok()?),
             None => {
-                let book = report::XlsxReport::start(&rows_for_book);
+                let book = report::XlsxReport::start(&rows_for_book, out.staging());
                 // None when aggregation failed and no report comes.
                 let report = report_rx.recv().ok()?;
                 Some(book.and_then(|book| book.finish(&report)))
@@ -821,7 +824,7 @@ pub fn run(
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
         overrides_changed: 0,
-        rows: RowFeed::new(out.create_stream(files::CODES_CSV)?),
+        rows: RowFeed::new(out.create_stream(files::CODES_CSV)?, out.staging()),
     };
     let lines = CodesLineWriter::new(classifier.codebook());
     let mut coder = Coder {
@@ -965,7 +968,7 @@ pub fn recode(
         overrides_matched: vec![false; overrides.entry_count()],
         overrides_applied: 0,
         overrides_changed: 0,
-        rows: RowFeed::new(out.create_stream(files::CODES_CSV)?),
+        rows: RowFeed::new(out.create_stream(files::CODES_CSV)?, out.staging()),
     };
     // Previous rejects count again in the new report.
     if let Ok(text) = std::fs::read_to_string(out_dir.join(files::REJECTS)) {

@@ -32,6 +32,8 @@ pub struct TermStats {
     units_per_theme: Vec<u64>,
     /// Rows already found for the word numbers of recent vocabularies.
     known: Vec<KnownWords>,
+    /// See [`STALE_AFTER`].
+    stale_after: u64,
 }
 
 /// The rows of one vocabulary's words ([`TokenizedText::word_id`]), so a
@@ -40,6 +42,8 @@ pub struct TermStats {
 /// for as long as it is kept.
 struct KnownWords {
     vocabulary: u64,
+    /// `units` when it was last used.
+    used: u64,
     /// Per word number: its stem's row id, [`NOT_COUNTED`] or [`UNSEEN`].
     rows: Vec<u32>,
 }
@@ -49,8 +53,14 @@ const UNSEEN: u32 = u32::MAX;
 const NOT_COUNTED: u32 = u32::MAX - 1;
 /// Vocabularies remembered at once: each coding thread has one live
 /// vocabulary (a new one after its cache clears), so a few more than the
-/// threads; the oldest goes first. More threads only cost the hash path.
-const KNOWN_VOCABULARIES: usize = 8;
+/// threads of a laptop. With more coding threads than this, the vocabularies
+/// met last keep their tables and the others take the hash path, as every
+/// word did before: a table is given up only once it has gone unused for
+/// [`TermStats::stale_after`] units, so live tables do not thrash.
+const KNOWN_VOCABULARIES: usize = 16;
+/// Units after which an unused vocabulary's table may be given up: several
+/// batches, so a live vocabulary is always met again within it.
+const STALE_AFTER: u64 = 8192;
 
 struct StemRow {
     stem: Box<str>,
@@ -69,28 +79,35 @@ impl TermStats {
             units: 0,
             units_per_theme: vec![0; themes],
             known: Vec::new(),
+            stale_after: STALE_AFTER,
         }
     }
 
-    /// The slot in `known` for `vocabulary` (made, replacing the oldest
-    /// when full); `None` for texts without numbered words.
+    /// The slot in `known` for `vocabulary`: its table, a new one, or one
+    /// given up by a vocabulary unused for `stale_after` units; `None` for
+    /// texts without numbered words, or when every table is in use.
     fn known_slot(&mut self, vocabulary: u64) -> Option<usize> {
         if vocabulary == 0 {
             return None;
         }
+        let units = self.units;
         if let Some(slot) = self.known.iter().position(|k| k.vocabulary == vocabulary) {
+            self.known[slot].used = units;
             return Some(slot);
         }
         let fresh = KnownWords {
             vocabulary,
+            used: units,
             rows: Vec::new(),
         };
         if self.known.len() < KNOWN_VOCABULARIES {
             self.known.push(fresh);
             return Some(self.known.len() - 1);
         }
-        // Numbers grow, so the smallest is the oldest vocabulary.
-        let oldest = (0..self.known.len()).min_by_key(|&k| self.known[k].vocabulary)?;
+        let oldest = (0..self.known.len()).min_by_key(|&k| self.known[k].used)?;
+        if units - self.known[oldest].used < self.stale_after {
+            return None;
+        }
         self.known[oldest] = fresh;
         Some(oldest)
     }
@@ -296,8 +313,11 @@ mod tests {
             "{vocabularies:?}"
         );
 
-        let count = |all: &[TokenizedText]| {
+        // `stale_after` 0 gives up the least recently used table whenever
+        // all are taken, so tables are dropped and vocabularies met again.
+        let count = |all: &[TokenizedText], stale_after: u64| {
             let mut stats = TermStats::new(3);
+            stats.stale_after = stale_after;
             for (i, tokens) in all.iter().enumerate() {
                 stats.add(tokens, &themes(i));
             }
@@ -317,42 +337,48 @@ mod tests {
                 .collect();
             (rows, stats.surface.clone(), key_terms)
         };
-        let (rows, surface, key_terms) = count(&one_thread);
+        let (rows, surface, key_terms) = count(&one_thread, STALE_AFTER);
         let with_carers = texts.iter().filter(|t| t.contains("carers")).count() as u32;
         assert!(
             rows.iter()
                 .any(|(stem, c)| stem == "carer" && c[0] == with_carers),
             "{rows:?}"
         );
-        let spread_counts = count(&spread);
-        assert_eq!(rows, spread_counts.0);
-        assert_eq!(surface, spread_counts.1);
-        assert_eq!(key_terms, spread_counts.2);
+        for stale_after in [STALE_AFTER, 0] {
+            let spread_counts = count(&spread, stale_after);
+            assert_eq!(rows, spread_counts.0);
+            assert_eq!(surface, spread_counts.1);
+            assert_eq!(key_terms, spread_counts.2);
+        }
     }
 
     /// A unit's stamp wraps every 2^32 units: a stem first met at the wrap
-    /// still counts, and so does one last counted 2^32 units before.
+    /// still counts, and so does one last counted 2^32 units before it.
     #[test]
     fn stamps_wrap_without_losing_a_count() {
         let tokeniser = Tokeniser::new();
-        let [first, before_wrap, at_wrap] = [
+        let [first, before_wrap, new_words] = [
             "Kinship carers need support.",
             "Foster placements.",
             "Ofsted inspections.",
         ]
         .map(|t| tokeniser.tokenise(t));
-        let mut stats = TermStats::new(1);
-        stats.add(&first, &[0]);
-        stats.stamp = u32::MAX - 1;
-        stats.add(&before_wrap, &[0]);
-        stats.add(&at_wrap, &[0]);
-        stats.add(&first, &[0]);
-        let df = |stem: &str| {
-            let row = stats.rows().find(|(s, _, _)| *s == stem);
-            row.map(|(_, _, c)| c[0])
-        };
-        assert_eq!(df("kinship"), Some(2));
-        assert_eq!(df("foster"), Some(1));
-        assert_eq!(df("ofst"), Some(1));
+        for at_wrap in [&new_words, &first] {
+            let mut stats = TermStats::new(1);
+            stats.add(&first, &[0]);
+            stats.stamp = u32::MAX - 1;
+            stats.add(&before_wrap, &[0]);
+            stats.add(at_wrap, &[0]);
+            stats.add(&new_words, &[0]);
+            let df = |stem: &str| {
+                let row = stats.rows().find(|(s, _, _)| *s == stem);
+                row.map(|(_, _, c)| c[0])
+            };
+            let twice_if = |is: bool| Some(if is { 2 } else { 1 });
+            let first_at_wrap = std::ptr::eq(at_wrap, &first);
+            assert_eq!(df("kinship"), twice_if(first_at_wrap));
+            assert_eq!(df("foster"), Some(1));
+            assert_eq!(df("ofst"), twice_if(!first_at_wrap));
+        }
     }
 }

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Cursor, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rust_xlsxwriter::utility::column_number_to_name;
@@ -30,12 +31,13 @@ pub struct XlsxReport {
 impl XlsxReport {
     /// A workbook with its Codes sheet written, after an empty Themes sheet
     /// so the sheet order is fixed.
-    pub fn start(rows: &ResponseRows) -> Result<XlsxReport, XlsxError> {
+    /// The rows' XML waits in a temporary file in `spool_dir`.
+    pub fn start(rows: &ResponseRows, spool_dir: &Path) -> Result<XlsxReport, XlsxError> {
         let mut book = new_book()?;
         let header: Vec<&str> = rows.header().collect();
         let shown = rows.len().min(MAX_DATA_ROWS);
         let sheet = codes_sheet(&mut book, &header)?;
-        let mut codes_rows = CodesRows::new(header.len())?;
+        let mut codes_rows = CodesRows::new(header.len(), spool_dir)?;
         for i in 0..shown {
             let (id, attrs, codes) = rows.row(i);
             codes_rows.push(id, attrs, codes)?;
@@ -73,7 +75,8 @@ fn new_book() -> Result<Workbook, XlsxError> {
     Ok(book)
 }
 
-/// The Codes sheet with its header row, streamed row by row in constant memory.
+/// The Codes sheet with its header row only: the data rows are
+/// [`CodesRows`], spliced in when the workbook is packaged.
 fn codes_sheet<'b>(
     book: &'b mut Workbook,
     header: &[&str],
@@ -110,7 +113,7 @@ struct CodesRows {
 }
 
 impl CodesRows {
-    fn new(columns: usize) -> Result<CodesRows, XlsxError> {
+    fn new(columns: usize, spool_dir: &Path) -> Result<CodesRows, XlsxError> {
         let cell_starts = (0..columns)
             .map(|c| {
                 let name = column_number_to_name(u16::try_from(c).unwrap_or(u16::MAX));
@@ -118,7 +121,7 @@ impl CodesRows {
             })
             .collect();
         Ok(CodesRows {
-            spool: BufWriter::new(tempfile::tempfile()?),
+            spool: BufWriter::new(tempfile::tempfile_in(spool_dir)?),
             cell_starts,
             written: 0,
             bytes: 0,
@@ -146,9 +149,15 @@ impl CodesRows {
         line.extend_from_slice(b"<row r=\"");
         line.extend_from_slice(row);
         line.extend_from_slice(b"\">");
-        let texts = std::iter::once(id).chain(attrs);
+        let more_values_than_columns = || {
+            XlsxError::ParameterError(format!(
+                "a Codes row has more values than the sheet's {} columns; please report this as a bug",
+                self.cell_starts.len()
+            ))
+        };
         let mut starts = self.cell_starts.iter();
-        for (text, start) in texts.zip(starts.by_ref()) {
+        for text in std::iter::once(id).chain(attrs) {
+            let start = starts.next().ok_or_else(more_values_than_columns)?;
             let text = cell(text);
             if text.is_empty() {
                 continue;
@@ -163,7 +172,8 @@ impl CodesRows {
             push_xml_text(line, &text);
             line.extend_from_slice(b"</t></is></c>");
         }
-        for (code, start) in codes.iter().zip(starts) {
+        for code in codes {
+            let start = starts.next().ok_or_else(more_values_than_columns)?;
             line.extend_from_slice(start);
             line.extend_from_slice(row);
             line.extend_from_slice(if *code {
@@ -217,18 +227,24 @@ impl CodesRows {
     /// The frame's Codes sheet cut where the rows go (after the header
     /// row), its dimension widened to the rows written.
     fn frame_around_rows<'s>(&self, sheet: &'s str) -> Result<(String, &'s str), XlsxError> {
-        let malformed = || {
+        let missing = |what: &str| {
             XlsxError::ParameterError(format!(
-                "{CODES_PART} of the workbook's frame has no <sheetData>; please report this as a bug"
+                "{CODES_PART} of the workbook's frame has no {what}; please report this as a bug"
             ))
         };
-        let cut = sheet.find("</sheetData>").ok_or_else(malformed)?;
+        let cut = sheet
+            .find("</sheetData>")
+            .ok_or_else(|| missing("</sheetData>"))?;
         let (head, tail) = sheet.split_at(cut);
         let mut head = head.to_owned();
         if self.written > 0 {
             const DIMENSION: &str = "<dimension ref=\"";
-            let from = head.find(DIMENSION).ok_or_else(malformed)? + DIMENSION.len();
-            let to = from + head[from..].find('"').ok_or_else(malformed)?;
+            let from =
+                head.find(DIMENSION).ok_or_else(|| missing("<dimension>"))? + DIMENSION.len();
+            let to = from
+                + head[from..]
+                    .find('"')
+                    .ok_or_else(|| missing("end to its <dimension>"))?;
             let last_column =
                 column_number_to_name(self.cell_starts.len().saturating_sub(1) as u16);
             head.replace_range(from..to, &format!("A1:{last_column}{}", self.written + 1));
@@ -304,8 +320,8 @@ enum SheetMessage {
 type WorkbookThread = std::thread::JoinHandle<Option<Result<Vec<u8>, XlsxError>>>;
 
 /// report.xlsx built while the corpus is coded. Its Codes sheet, most of
-/// the workbook's cost (about 5 µs a row), is written on a thread of its
-/// own from rows sent as responses are coded, instead of after the run
+/// the workbook's cost, is written on a thread of its own from rows sent
+/// as responses are coded, instead of after the run
 /// when nothing else is left to overlap it. The first row fixes the
 /// header; a caller that later meets a new attribute drops the stream and
 /// builds the workbook with [`XlsxReport::start`] instead.
@@ -315,11 +331,12 @@ pub struct StreamedWorkbook {
 }
 
 impl StreamedWorkbook {
-    /// Start the workbook thread with the Codes sheet's header.
-    pub fn start(header: Vec<String>) -> StreamedWorkbook {
+    /// Start the workbook thread with the Codes sheet's header; the rows'
+    /// XML waits in a temporary file in `spool_dir`.
+    pub fn start(header: Vec<String>, spool_dir: PathBuf) -> StreamedWorkbook {
         // A few batches in flight: enough to keep both sides busy.
         let (tx, rx) = crossbeam_channel::bounded::<SheetMessage>(8);
-        let handle = std::thread::spawn(move || build_streamed(&header, rx));
+        let handle = std::thread::spawn(move || build_streamed(&header, &spool_dir, rx));
         StreamedWorkbook {
             tx: Some(tx),
             handle: Some(handle),
@@ -360,12 +377,13 @@ impl Drop for StreamedWorkbook {
 /// other sheets once the report comes; `None` if it never comes.
 fn build_streamed(
     header: &[String],
+    spool_dir: &Path,
     rx: crossbeam_channel::Receiver<SheetMessage>,
 ) -> Option<Result<Vec<u8>, XlsxError>> {
     let names: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut started = new_book().and_then(|mut book| {
         codes_sheet(&mut book, &names)?;
-        Ok((book, CodesRows::new(names.len())?))
+        Ok((book, CodesRows::new(names.len(), spool_dir)?))
     });
     for message in rx {
         match message {
@@ -596,7 +614,8 @@ mod tests {
     fn sheet_from_rows(header: &[&str], rows: &[Row]) -> String {
         let mut book = new_book().unwrap();
         let sheet = codes_sheet(&mut book, header).unwrap();
-        let mut spooled = CodesRows::new(header.len()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut spooled = CodesRows::new(header.len(), dir.path()).unwrap();
         for (id, attrs, codes) in rows {
             spooled
                 .push(id, attrs.iter().map(String::as_str), codes)
@@ -614,18 +633,19 @@ mod tests {
     #[test]
     fn spliced_rows_are_the_sheet_rust_xlsxwriter_writes() {
         // Past column Z, an empty attribute, escapes, entities, a text over
-        // Excel's cell limit and one of astral characters near it.
-        let names = header(31);
+        // Excel's cell limit and one of astral characters over it (17,000
+        // emoji are 34,000 UTF-16 units, which rust_xlsxwriter refuses
+        // unless `cell` cuts by units).
+        let names = header(32);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let attrs = |first: &str| {
-            let mut a = vec![
+            vec![
                 first.to_owned(),
                 String::new(),
                 "a & b <c> _x0041_ _x00G1_".into(),
-            ];
-            a.push("x".repeat(40_000));
-            a.push("😀".repeat(17_000));
-            a
+                "x".repeat(40_000),
+                "😀".repeat(17_000),
+            ]
         };
         let rows: Vec<Row> = (0..30)
             .map(|i| {
@@ -639,22 +659,27 @@ mod tests {
             .collect();
         let from_rows = sheet_from_rows(&names, &rows);
         assert!(
-            from_rows.contains("<c r=\"AE31\"><v>"),
+            from_rows.contains("<c r=\"AF31\"><v>"),
             "{}",
             &from_rows[..600]
         );
         assert!(from_rows.contains("_x005F_x0041_ _x00G1_"));
-        // rust_xlsxwriter refuses the astral text a cut by characters let
-        // through (32,727 characters, 65,454 UTF-16 units); `cell` now cuts
-        // by UTF-16 units, so it is written. Compare the rest with it.
-        assert!(from_rows.contains(" … (cut: see report.json)</t>"));
-        let no_astral: Vec<Row> = rows
-            .iter()
-            .map(|(id, a, c)| (id.clone(), a[..4].to_vec(), c.clone()))
-            .collect();
-        assert_eq!(
-            sheet_from_rows(&names, &no_astral),
-            sheet_from_cells(&names, &no_astral)
+        let cut = cell(&rows[0].1[4]);
+        assert!(cut.ends_with(" … (cut: see report.json)"));
+        assert!(cut.encode_utf16().count() <= MAX_CELL_CHARS);
+        assert_eq!(from_rows, sheet_from_cells(&names, &rows));
+    }
+
+    #[test]
+    fn a_row_longer_than_the_header_is_an_error_not_a_short_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spooled = CodesRows::new(3, dir.path()).unwrap();
+        assert!(spooled.push("R1", ["a"].into_iter(), &[true]).is_ok());
+        assert!(spooled.push("R2", ["a", "b"].into_iter(), &[true]).is_err());
+        assert!(
+            spooled
+                .push("R3", ["a"].into_iter(), &[true, false])
+                .is_err()
         );
     }
 
