@@ -30,28 +30,32 @@ pub struct XlsxReport {
 
 impl XlsxReport {
     /// A workbook with its Codes sheet written, after an empty Themes sheet
-    /// so the sheet order is fixed.
-    /// The rows' XML waits in a temporary file in `spool_dir`.
+    /// so the sheet order is fixed. The rows' XML waits in a temporary file
+    /// in `spool_dir`.
     pub fn start(rows: &ResponseRows, spool_dir: &Path) -> Result<XlsxReport, XlsxError> {
-        let mut book = new_book()?;
         let header: Vec<&str> = rows.header().collect();
-        let shown = rows.len().min(MAX_DATA_ROWS);
-        let sheet = codes_sheet(&mut book, &header)?;
-        let mut codes_rows = CodesRows::new(header.len(), spool_dir)?;
-        for i in 0..shown {
+        let mut report = XlsxReport::begin(&header, spool_dir)?;
+        for i in 0..rows.len().min(MAX_DATA_ROWS) {
             let (id, attrs, codes) = rows.row(i);
-            codes_rows.push(id, attrs, codes)?;
+            report.rows.push(id, attrs, codes)?;
         }
-        end_codes_sheet(sheet, shown, header.len())?;
-        Ok(XlsxReport {
-            book,
-            rows: codes_rows,
-        })
+        Ok(report)
+    }
+
+    /// The workbook with the Codes sheet's header and no rows yet.
+    fn begin(header: &[&str], spool_dir: &Path) -> Result<XlsxReport, XlsxError> {
+        let mut book = new_book()?;
+        codes_sheet(&mut book, header)?;
+        let rows = CodesRows::new(header.len(), spool_dir)?;
+        Ok(XlsxReport { book, rows })
     }
 
     /// Fill in the other sheets from `report`, whose rows are the ones
     /// given to [`XlsxReport::start`], and return the file's bytes.
-    pub fn finish(self, report: &Report) -> Result<Vec<u8>, XlsxError> {
+    pub fn finish(mut self, report: &Report) -> Result<Vec<u8>, XlsxError> {
+        let (written, columns) = (self.rows.written, self.rows.cell_starts.len());
+        let sheet = self.book.worksheet_from_name("Codes")?;
+        end_codes_sheet(sheet, written, columns)?;
         let frame = write_other_sheets(self.book, report)?;
         self.rows.package(frame)
     }
@@ -381,36 +385,23 @@ fn build_streamed(
     rx: crossbeam_channel::Receiver<SheetMessage>,
 ) -> Option<Result<Vec<u8>, XlsxError>> {
     let names: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut started = new_book().and_then(|mut book| {
-        codes_sheet(&mut book, &names)?;
-        Ok((book, CodesRows::new(names.len(), spool_dir)?))
-    });
+    let mut started = XlsxReport::begin(&names, spool_dir);
     for message in rx {
         match message {
             SheetMessage::Rows(rows) => {
-                let Ok((_, codes_rows)) = started.as_mut() else {
+                let Ok(book) = started.as_mut() else {
                     continue;
                 };
                 for row in &rows {
                     let attrs = row.attrs.iter().map(String::as_str);
-                    if let Err(e) = codes_rows.push(&row.id, attrs, &row.codes) {
+                    if let Err(e) = book.rows.push(&row.id, attrs, &row.codes) {
                         started = Err(e);
                         break;
                     }
                 }
             }
             SheetMessage::Finish(report) => {
-                let (mut book, codes_rows) = match started {
-                    Ok(started) => started,
-                    Err(e) => return Some(Err(e)),
-                };
-                let written = codes_rows.written;
-                let packaged = book
-                    .worksheet_from_name("Codes")
-                    .and_then(|sheet| end_codes_sheet(sheet, written, names.len()))
-                    .and_then(|()| write_other_sheets(book, &report))
-                    .and_then(|frame| codes_rows.package(frame));
-                return Some(packaged);
+                return Some(started.and_then(|book| book.finish(&report)));
             }
         }
     }
