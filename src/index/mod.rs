@@ -400,7 +400,9 @@ impl OpenIndex {
         self.unit_by_ord(ord).ok().flatten().map(|u| u.text)
     }
 
-    /// The stored documents matching one term, in ordinal order.
+    /// The stored documents matching one term, the first `limit` by
+    /// ordinal (not by score, which is alike for all of them and would cut
+    /// at the limit by segment order, different on every run).
     fn units_with_term(
         &self,
         term: tantivy::Term,
@@ -411,13 +413,15 @@ impl OpenIndex {
         let searcher = self.reader.searcher();
         let query = TermQuery::new(term, IndexRecordOption::Basic);
         let top = searcher
-            .search(&query, &TopDocs::with_limit(limit).order_by_score())
+            .search(
+                &query,
+                &TopDocs::with_limit(limit).order_by_u64_field("ord", tantivy::Order::Asc),
+            )
             .map_err(tantivy_error)?;
         let mut units = Vec::with_capacity(top.len());
         for (_, addr) in top {
             units.push(searcher.doc::<StoredUnit>(addr).map_err(tantivy_error)?);
         }
-        units.sort_unstable_by_key(|u| u.ord);
         Ok(units)
     }
 

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
 use tantivy::collector::{Collector, SegmentCollector, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
@@ -19,7 +20,7 @@ use tantivy::query::{
     Query as TantivyQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{DocId, Order, Score, SegmentOrdinal, SegmentReader, Term};
 
 use crate::classify::Matcher;
 use crate::codebook::{Item, WordPattern};
@@ -327,7 +328,15 @@ impl Searcher {
         let counts_collector = HitCounts {
             units: Arc::clone(&self.units),
         };
-        let top = TopDocs::with_limit(settings.limit.max(1)).order_by_score();
+        // Equal scores (the same words in texts of one length: a campaign's
+        // copies) in ordinal order. By score alone they came in the order of
+        // the index's segments, which the writer's threads make differently
+        // on every run, so the same search on two runs of one corpus listed,
+        // and at the limit chose, different responses.
+        let top = TopDocs::with_limit(settings.limit.max(1)).order_by((
+            (SortBySimilarityScore, Order::Desc),
+            (SortByStaticFastValue::<u64>::for_field("ord"), Order::Asc),
+        ));
         let (top_docs, counts) = searcher.search(&query, &(top, counts_collector))?;
         let top_docs = if settings.limit == 0 {
             Vec::new()
@@ -341,7 +350,7 @@ impl Searcher {
         }
         let header = &self.units.header;
         let mut hits = Vec::with_capacity(top_docs.len());
-        for (score, addr) in top_docs {
+        for ((score, _), addr) in top_docs {
             let unit: StoredUnit = searcher.doc(addr)?;
             let flags: Vec<String> = self
                 .units
