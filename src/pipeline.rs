@@ -315,8 +315,22 @@ impl RowFeed {
     }
 
     fn send(&mut self) {
-        if let Some(w) = self.workbook.as_mut() {
+        if let Some(w) = self.workbook.as_mut()
+            && !self.ready.is_empty()
+        {
             w.send(std::mem::take(&mut self.ready));
+        }
+    }
+
+    /// Every unit is in: send the last rows, so the workbook thread can
+    /// compress the Codes sheet while the index and the report are finished.
+    fn end_rows(&mut self) {
+        if let Some((_, row)) = self.pending.take() {
+            self.complete(row);
+        }
+        self.send();
+        if let Some(w) = self.workbook.as_mut() {
+            w.rows_done();
         }
     }
 
@@ -864,7 +878,8 @@ pub fn run(
     });
     let coded = code_into(&mut coder, sinks, batches);
     let _ = reader_thread.join();
-    let sinks = coded?;
+    let mut sinks = coded?;
+    sinks.rows.end_rows();
     bar.set_message("indexing");
     let override_summary = sinks.override_summary(&overrides);
     let Sinks {
@@ -1052,7 +1067,8 @@ pub fn recode(
             }
         }
     });
-    let sinks = code_into(&mut coder, sinks, batches)?;
+    let mut sinks = code_into(&mut coder, sinks, batches)?;
+    sinks.rows.end_rows();
     bar.finish_and_clear();
     let override_summary = sinks.override_summary(&overrides);
     let Sinks {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rust_xlsxwriter::utility::column_number_to_name;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
-use zip::write::SimpleFileOptions;
+use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
 
 use super::sanitize::display_safe;
 use super::{Report, ResponseRows};
@@ -25,7 +25,10 @@ const MAX_DATA_ROWS: usize = 1_048_575;
 /// being finished, so the spreadsheet is less of a serial tail.
 pub struct XlsxReport {
     book: Workbook,
+    header: Vec<String>,
     rows: CodesRows,
+    /// The Codes part, compressed once the rows were all in.
+    prepared: Option<PreparedCodes>,
 }
 
 impl XlsxReport {
@@ -47,7 +50,31 @@ impl XlsxReport {
         let mut book = new_book()?;
         codes_sheet(&mut book, header)?;
         let rows = CodesRows::new(header.len(), spool_dir)?;
-        Ok(XlsxReport { book, rows })
+        Ok(XlsxReport {
+            book,
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            rows,
+            prepared: None,
+        })
+    }
+
+    /// Compress the Codes part now that every row is in: its deflate is
+    /// most of packaging (1.7 s for the 450 MB sheet of 1,000,000 rows), and
+    /// done here it overlaps the index's last segment instead of following
+    /// the report as the run's last serial step. The sheet's frame is that
+    /// of a workbook with only the Themes and Codes sheets; [`finish`]
+    /// checks it against the whole workbook's and compresses again if they
+    /// differ, so the file does not depend on this step.
+    ///
+    /// [`finish`]: XlsxReport::finish
+    fn prepare_codes(&mut self) -> Result<(), XlsxError> {
+        let mut book = new_book()?;
+        let header: Vec<&str> = self.header.iter().map(String::as_str).collect();
+        let sheet = codes_sheet(&mut book, &header)?;
+        end_codes_sheet(sheet, self.rows.written, self.rows.cell_starts.len())?;
+        let frame = book.save_to_buffer()?;
+        self.prepared = Some(self.rows.prepare(&codes_part_of(frame)?)?);
+        Ok(())
     }
 
     /// Fill in the other sheets from `report`, whose rows are the ones
@@ -57,7 +84,7 @@ impl XlsxReport {
         let sheet = self.book.worksheet_from_name("Codes")?;
         end_codes_sheet(sheet, written, columns)?;
         let frame = write_other_sheets(self.book, report)?;
-        self.rows.package(frame)
+        self.rows.package(frame, self.prepared)
     }
 }
 
@@ -94,6 +121,22 @@ fn codes_sheet<'b>(
 
 /// The Codes sheet's part in the package: the second sheet, after Themes.
 const CODES_PART: &str = "xl/worksheets/sheet2.xml";
+
+/// The Codes sheet's XML in a package rust_xlsxwriter wrote.
+fn codes_part_of(frame: Vec<u8>) -> Result<String, XlsxError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(frame))?;
+    let mut sheet = String::new();
+    archive.by_name(CODES_PART)?.read_to_string(&mut sheet)?;
+    Ok(sheet)
+}
+
+/// The Codes part compressed ahead of packaging, and the frame's head and
+/// tail it was written between.
+struct PreparedCodes {
+    head: String,
+    tail: String,
+    part: PreparedZipFile,
+}
 
 /// The Codes sheet's data rows as worksheet XML, spooled to a temporary
 /// file as they come and spliced into the package rust_xlsxwriter writes
@@ -192,35 +235,75 @@ impl CodesRows {
         Ok(())
     }
 
-    /// The package rust_xlsxwriter wrote (`frame`, whose Codes sheet has its
-    /// header row, frozen pane and filter but no data), with the spooled
-    /// rows put into that sheet. Every other part is copied as it is,
-    /// compressed bytes and all.
-    fn package(self, frame: Vec<u8>) -> Result<Vec<u8>, XlsxError> {
-        let mut archive = zip::ZipArchive::new(Cursor::new(frame))?;
-        let mut sheet = String::new();
-        archive.by_name(CODES_PART)?.read_to_string(&mut sheet)?;
-        let (head, tail) = self.frame_around_rows(&sheet)?;
-        let mut spool = self.spool.into_inner().map_err(|e| e.into_error())?;
-        spool.rewind()?;
+    /// The Codes part, compressed: the rows between the head and tail of
+    /// `sheet`, the frame's Codes sheet.
+    fn prepare(&mut self, sheet: &str) -> Result<PreparedCodes, XlsxError> {
+        let (head, tail) = self.frame_around_rows(sheet)?;
+        let mut part = ZipFileBuilder::new(CODES_PART, self.part_options(&head, tail))?;
+        self.write_part(&mut part, &head, tail)?;
+        Ok(PreparedCodes {
+            head,
+            tail: tail.to_owned(),
+            part: part.finish()?,
+        })
+    }
+
+    /// The Codes part's options: the ones rust_xlsxwriter gives every part,
+    /// so the file is the one it would write; zip64 only when the sheet
+    /// needs it.
+    fn part_options(&self, head: &str, tail: &str) -> SimpleFileOptions {
         let sheet_bytes = head.len() as u64 + self.bytes + tail.len() as u64;
-        // The options rust_xlsxwriter gives every part, so the file is the
-        // one it would write; zip64 only when the sheet needs it.
-        let options = SimpleFileOptions::default()
+        SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .compression_level(Some(DEFLATE_LEVEL))
             .unix_permissions(0o600)
             .last_modified_time(zip::DateTime::default())
-            .large_file(sheet_bytes >= u64::from(u32::MAX));
+            .large_file(sheet_bytes >= u64::from(u32::MAX))
+    }
+
+    /// The sheet's XML: `head`, the spooled rows, `tail`.
+    fn write_part(
+        &mut self,
+        out: &mut impl Write,
+        head: &str,
+        tail: &str,
+    ) -> Result<(), XlsxError> {
+        self.spool.flush()?;
+        let spool = self.spool.get_mut();
+        spool.rewind()?;
+        out.write_all(head.as_bytes())?;
+        std::io::copy(&mut BufReader::new(&*spool), out)?;
+        out.write_all(tail.as_bytes())?;
+        Ok(())
+    }
+
+    /// The package rust_xlsxwriter wrote (`frame`, whose Codes sheet has its
+    /// header row, frozen pane and filter but no data), with the spooled
+    /// rows put into that sheet: `prepared` when it was cut from the same
+    /// frame, else compressed now. Every other part is copied as it is,
+    /// compressed bytes and all.
+    fn package(
+        mut self,
+        frame: Vec<u8>,
+        prepared: Option<PreparedCodes>,
+    ) -> Result<Vec<u8>, XlsxError> {
+        let mut archive = zip::ZipArchive::new(Cursor::new(frame))?;
+        let mut sheet = String::new();
+        archive.by_name(CODES_PART)?.read_to_string(&mut sheet)?;
+        let (head, tail) = self.frame_around_rows(&sheet)?;
+        let mut prepared = prepared.filter(|p| p.head == head && p.tail == tail);
         let mut out = zip::ZipWriter::new_stream(Vec::new());
         for i in 0..archive.len() {
             let part = archive.by_index_raw(i)?;
             if part.name().is_ok_and(|name| name == CODES_PART) {
                 drop(part);
-                out.start_file(CODES_PART, options)?;
-                out.write_all(head.as_bytes())?;
-                std::io::copy(&mut BufReader::new(&mut spool), &mut out)?;
-                out.write_all(tail.as_bytes())?;
+                match prepared.take() {
+                    Some(p) => out.add_prepared_file(p.part)?,
+                    None => {
+                        out.start_file(CODES_PART, self.part_options(&head, tail))?;
+                        self.write_part(&mut out, &head, tail)?;
+                    }
+                }
             } else {
                 out.raw_copy_file(part)?;
             }
@@ -318,6 +401,8 @@ pub struct SheetRow {
 
 enum SheetMessage {
     Rows(Vec<SheetRow>),
+    /// Every row has been sent.
+    RowsDone,
     Finish(Arc<Report>),
 }
 
@@ -351,6 +436,16 @@ impl StreamedWorkbook {
     pub fn send(&mut self, rows: Vec<SheetRow>) {
         if let Some(tx) = &self.tx
             && tx.send(SheetMessage::Rows(rows)).is_err()
+        {
+            self.tx = None;
+        }
+    }
+
+    /// Every row has been sent: the thread compresses the Codes sheet while
+    /// the report is built.
+    pub fn rows_done(&mut self) {
+        if let Some(tx) = &self.tx
+            && tx.send(SheetMessage::RowsDone).is_err()
         {
             self.tx = None;
         }
@@ -398,6 +493,13 @@ fn build_streamed(
                         started = Err(e);
                         break;
                     }
+                }
+            }
+            SheetMessage::RowsDone => {
+                if let Ok(book) = started.as_mut()
+                    && let Err(e) = book.prepare_codes()
+                {
+                    started = Err(e);
                 }
             }
             SheetMessage::Finish(report) => {
@@ -614,7 +716,7 @@ mod tests {
         }
         end_codes_sheet(sheet, rows.len(), header.len()).unwrap();
         let frame = book.save_to_buffer().unwrap();
-        part(spooled.package(frame).unwrap(), CODES_PART)
+        part(spooled.package(frame, None).unwrap(), CODES_PART)
     }
 
     fn header(columns: usize) -> Vec<String> {
@@ -659,6 +761,80 @@ mod tests {
         assert!(cut.ends_with(" … (cut: see report.json)"));
         assert!(cut.encode_utf16().count() <= MAX_CELL_CHARS);
         assert_eq!(from_rows, sheet_from_cells(&names, &rows));
+    }
+
+    /// A report of no responses, for the sheets after Codes.
+    fn empty_report() -> Report {
+        let codebook = crate::codebook::Codebook::default_care_review().unwrap();
+        let aggregator = super::super::Aggregator::new(
+            &codebook,
+            vec!["text".into()],
+            super::super::ReportOptions::default(),
+        );
+        let rows = Arc::new(ResponseRows::default());
+        aggregator
+            .finish(rows, 0, "rejects.jsonl", "flagged.jsonl", &|_| None)
+            .unwrap()
+    }
+
+    /// The Codes part compressed when the rows end is cut from a workbook
+    /// of the Themes and Codes sheets only. It must be the part packaged
+    /// into the whole workbook, sheet for sheet the same as one compressed
+    /// at packaging; a frame that differed would compress the sheet twice.
+    #[test]
+    fn the_codes_part_compressed_early_is_the_one_packaged() {
+        let names = header(12);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let report = empty_report();
+        let dir = tempfile::tempdir().unwrap();
+        let filled = |prepare: bool| {
+            let mut book = XlsxReport::begin(&names, dir.path()).unwrap();
+            for i in 0..50 {
+                let codes: Vec<bool> = (0..9).map(|c| (i + c) % 4 == 0).collect();
+                let attrs = [format!("type {i}"), "a & b".to_owned()];
+                let attrs = attrs.iter().map(String::as_str);
+                book.rows.push(&format!("R{i}"), attrs, &codes).unwrap();
+            }
+            if prepare {
+                book.prepare_codes().unwrap();
+            }
+            book
+        };
+        // The frame `finish` builds, and the head and tail cut from it.
+        let mut book = filled(true);
+        let sheet = book.book.worksheet_from_name("Codes").unwrap();
+        end_codes_sheet(sheet, book.rows.written, names.len()).unwrap();
+        let frame = write_other_sheets(book.book, &report).unwrap();
+        let whole = codes_part_of(frame.clone()).unwrap();
+        let (head, tail) = book.rows.frame_around_rows(&whole).unwrap();
+        let prepared = book.prepared.take().unwrap();
+        assert_eq!(
+            (prepared.head.as_str(), prepared.tail.as_str()),
+            (head.as_str(), tail)
+        );
+
+        let early = filled(true).finish(&report).unwrap();
+        let late = filled(false).finish(&report).unwrap();
+        let early_sheet = part(early.clone(), CODES_PART);
+        assert!(
+            early_sheet.contains("<row r=\"51\">"),
+            "{}",
+            &early_sheet[..400]
+        );
+        assert!(early_sheet == part(late.clone(), CODES_PART));
+        // Every part the same, compressed the same (the entries' framing
+        // may differ: a prepared part's sizes precede its data).
+        let parts = |xlsx: Vec<u8>| {
+            let mut archive = zip::ZipArchive::new(Cursor::new(xlsx)).unwrap();
+            let mut all = Vec::new();
+            for i in 0..archive.len() {
+                let p = archive.by_index_raw(i).unwrap();
+                let name = p.name().unwrap().to_string();
+                all.push((name, p.crc32(), p.size(), p.compressed_size()));
+            }
+            all
+        };
+        assert_eq!(parts(early), parts(late));
     }
 
     #[test]
