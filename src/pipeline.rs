@@ -324,6 +324,9 @@ impl RowFeed {
 
     /// Every unit is in: send the last rows, so the workbook thread can
     /// compress the Codes sheet while the index and the report are finished.
+    /// (Should finishing the index fail, dropping the workbook waits for
+    /// that compression, up to a couple of seconds at 1M responses, before
+    /// the error is reported.)
     fn end_rows(&mut self) {
         if let Some((_, row)) = self.pending.take() {
             self.complete(row);

@@ -409,6 +409,9 @@ impl OpenIndex {
     ) -> Result<Vec<StoredUnit>, IndexError> {
         use tantivy::collector::TopDocs;
         use tantivy::query::TermQuery;
+        if limit == 0 {
+            return Ok(Vec::new()); // tantivy's top-k refuses a limit of 0
+        }
         let searcher = self.reader.searcher();
         let query = TermQuery::new(term, IndexRecordOption::Basic);
         // By score, one more than asked for: all equal, and cheap. Only when

@@ -503,9 +503,11 @@ fn build_streamed(
             }
             SheetMessage::RowsDone => {
                 if let Ok(book) = started.as_mut()
-                    && let Err(e) = book.prepare_codes()
+                    && book.prepare_codes().is_err()
                 {
-                    started = Err(e);
+                    // Only a head start: packaging compresses the rows
+                    // from the spool instead, and reports its own error.
+                    book.prepared = None;
                 }
             }
             SheetMessage::Finish(report) => {
@@ -821,6 +823,9 @@ mod tests {
 
         let early = filled(true).finish(&report).unwrap();
         let late = filled(false).finish(&report).unwrap();
+        // The early part was the one packaged: a part copied from the
+        // prepared zip is framed differently (its sizes before its data).
+        assert!(early != late);
         let early_sheet = part(early.clone(), CODES_PART);
         assert!(
             early_sheet.contains("<row r=\"51\">"),

@@ -189,7 +189,10 @@ fn equal_scores_come_in_ordinal_order_whatever_the_threads() {
         })
         .collect();
     let input = write(dir.path(), "in.jsonl", lines.join("\n"));
-    for threads in ["1", "2", "3"] {
+    // With more than one thread the segments' order is random: a search
+    // ordered by score alone fails here in most runs (at 2, 3 and 4
+    // threads together, 23 runs in 24).
+    for threads in ["1", "2", "3", "4"] {
         let out = dir.path().join(format!("out-{threads}"));
         thematic()
             .arg("run")
