@@ -61,8 +61,8 @@ fn corpus(dir: &Path) -> PathBuf {
     out
 }
 
-/// The ids of the hits and the summary line of `search --json`.
-fn search(out: &Path, args: &[&str]) -> (Vec<String>, Value) {
+/// The hits, in order, and the summary line of `search --json`.
+fn hits(out: &Path, args: &[&str]) -> (Vec<Value>, Value) {
     let stdout = thematic()
         .arg("search")
         .arg("--out")
@@ -74,18 +74,24 @@ fn search(out: &Path, args: &[&str]) -> (Vec<String>, Value) {
         .get_output()
         .stdout
         .clone();
-    let lines: Vec<Value> = String::from_utf8(stdout)
+    let mut lines: Vec<Value> = String::from_utf8(stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let (summary, hits) = lines.split_last().expect("a summary line");
+    let summary = lines.pop().expect("a summary line");
+    (lines, summary["summary"].clone())
+}
+
+/// The ids of the hits, sorted, and the summary line of `search --json`.
+fn search(out: &Path, args: &[&str]) -> (Vec<String>, Value) {
+    let (hits, summary) = hits(out, args);
     let mut ids: Vec<String> = hits
         .iter()
         .map(|h| h["id"].as_str().unwrap().to_owned())
         .collect();
     ids.sort();
-    (ids, summary["summary"].clone())
+    (ids, summary)
 }
 
 #[test]
@@ -202,20 +208,10 @@ fn equal_scores_come_in_ordinal_order_whatever_the_threads() {
             .args(["--threads", threads, "--quiet"])
             .assert()
             .success();
-        let stdout = thematic()
-            .arg("search")
-            .arg("--out")
-            .arg(&out)
-            .args(["ofsted", "--limit", "5", "--json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let ordinals: Vec<u64> = String::from_utf8(stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).unwrap()["ordinal"].as_u64())
+        let ordinals: Vec<u64> = hits(&out, &["ofsted", "--limit", "5"])
+            .0
+            .iter()
+            .map(|h| h["ordinal"].as_u64().unwrap())
             .collect();
         assert_eq!(ordinals, [0, 2, 4, 6, 8], "--threads {threads}");
     }
