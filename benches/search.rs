@@ -59,7 +59,9 @@ fn ensure_run(root: &Path, shared: &Path, bin: &Path, n: u64) -> PathBuf {
     let input = common::synth_corpus(root, shared, n);
     let data = root.join("bench-data");
     let out = data.join(format!("run-{n}"));
-    if !out.join("run.json").exists() {
+    // A run cached by an older thematic may not open (its units.bin or
+    // index in an earlier layout): code the corpus again rather than fail.
+    if !out.join("run.json").exists() || Searcher::open(&out).is_err() {
         eprintln!("coding {} into {} ...", input.display(), out.display());
         let ok = Command::new(bin)
             .args(["run", "--quiet", "--out"])
