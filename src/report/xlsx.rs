@@ -72,8 +72,8 @@ impl XlsxReport {
         let header: Vec<&str> = self.header.iter().map(String::as_str).collect();
         let sheet = codes_sheet(&mut book, &header)?;
         end_codes_sheet(sheet, self.rows.written, self.rows.cell_starts.len())?;
-        let frame = book.save_to_buffer()?;
-        self.prepared = Some(self.rows.prepare(&codes_part_of(frame)?)?);
+        let mut frame = zip::ZipArchive::new(Cursor::new(book.save_to_buffer()?))?;
+        self.prepared = Some(self.rows.prepare(&codes_part_of(&mut frame)?)?);
         Ok(())
     }
 
@@ -123,10 +123,9 @@ fn codes_sheet<'b>(
 const CODES_PART: &str = "xl/worksheets/sheet2.xml";
 
 /// The Codes sheet's XML in a package rust_xlsxwriter wrote.
-fn codes_part_of(frame: Vec<u8>) -> Result<String, XlsxError> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(frame))?;
+fn codes_part_of(frame: &mut zip::ZipArchive<Cursor<Vec<u8>>>) -> Result<String, XlsxError> {
     let mut sheet = String::new();
-    archive.by_name(CODES_PART)?.read_to_string(&mut sheet)?;
+    frame.by_name(CODES_PART)?.read_to_string(&mut sheet)?;
     Ok(sheet)
 }
 
@@ -294,8 +293,7 @@ impl CodesRows {
         prepared: Option<PreparedCodes>,
     ) -> Result<Vec<u8>, XlsxError> {
         let mut archive = zip::ZipArchive::new(Cursor::new(frame))?;
-        let mut sheet = String::new();
-        archive.by_name(CODES_PART)?.read_to_string(&mut sheet)?;
+        let sheet = codes_part_of(&mut archive)?;
         let (head, tail) = self.frame_around_rows(&sheet)?;
         let mut prepared = prepared.filter(|p| p.head == head && p.tail == tail);
         let mut out = zip::ZipWriter::new_stream(Vec::new());
@@ -813,7 +811,7 @@ mod tests {
         let sheet = book.book.worksheet_from_name("Codes").unwrap();
         end_codes_sheet(sheet, book.rows.written, names.len()).unwrap();
         let frame = write_other_sheets(book.book, &report).unwrap();
-        let whole = codes_part_of(frame.clone()).unwrap();
+        let whole = part(frame, CODES_PART);
         let (head, tail) = book.rows.frame_around_rows(&whole).unwrap();
         let prepared = book.prepared.take().unwrap();
         assert_eq!(
