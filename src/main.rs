@@ -25,6 +25,36 @@ use thematic::text::Tokeniser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The exit code to leave with if standard output is closed early (`|
+/// head`): the outcome's own code, once it is known.
+static EXIT_ON_CLOSED_STDOUT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// `println!` that never panics: when standard output is closed early (a
+/// pipe into `head`), stop quietly with the outcome's exit code, as grep
+/// and ripgrep do; any other write failure is an error (exit 2). Every
+/// output file is committed before anything is printed.
+macro_rules! println {
+    ($($arg:tt)*) => {
+        print_line(format_args!($($arg)*))
+    };
+}
+
+fn print_line(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"));
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(
+                EXIT_ON_CLOSED_STDOUT.load(std::sync::atomic::Ordering::Relaxed),
+            ));
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "thematic",
@@ -492,6 +522,9 @@ fn run_settings(args: RunArgs, threads: usize) -> RunSettings {
 }
 
 fn print_outcome(o: &Outcome) {
+    if o.records_rejected > 0 {
+        EXIT_ON_CLOSED_STDOUT.store(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let out = o.out.display();
     println!(
         "read {} records = {} coded + {} rejected ({} response×question units)",

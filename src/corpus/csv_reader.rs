@@ -17,31 +17,87 @@ pub(crate) struct CsvReader {
     lines: Arc<Mutex<LineTracker>>,
 }
 
-/// Where the newlines are, so a record's physical line can be told from its
-/// byte offset (the csv crate's own line count skips newlines inside quoted
-/// fields). Offsets before the last record asked about are forgotten, so
-/// memory stays bounded.
+/// Where the line breaks are, so a record's physical line can be told from
+/// its byte offset (the csv crate's own line count skips newlines inside
+/// quoted fields). A line ends at `\n`, `\r\n` or a lone `\r` (old Mac
+/// exports), as it does for the csv crate. Offsets before the last record
+/// asked about are forgotten, so memory stays bounded.
+///
+/// It also follows the csv crate's quoting, byte by byte, to tell where a
+/// quote opened that the file never closes: the csv crate reads such a
+/// field to the end of the file, swallowing every later row.
 #[derive(Default)]
 struct LineTracker {
     bytes: u64,
-    newlines: VecDeque<u64>,
+    breaks: VecDeque<u64>,
     forgotten: u64,
     /// The csv crate strips a UTF-8 BOM and leaves it out of its byte offsets.
     bom: bool,
+    /// The last byte seen was a `\r` (its `\n`, if any, ends the same line).
+    after_cr: bool,
+    delimiter: u8,
+    quoting: Quoting,
+    /// Byte offset where the quote now open was opened.
+    quote_opened_at: u64,
+    /// The source has no more bytes.
+    at_end: bool,
+}
+
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Quoting {
+    #[default]
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A `"` inside a quoted field: it closes the field, or with a second
+    /// `"` stands for one.
+    QuoteInQuoted,
 }
 
 impl LineTracker {
     /// 1-based line of the byte at `offset`.
     fn line_of(&mut self, offset: u64) -> u64 {
         let offset = offset + if self.bom { 3 } else { 0 };
-        let before = self.newlines.partition_point(|&n| n < offset);
-        self.newlines.drain(..before);
+        let before = self.breaks.partition_point(|&n| n < offset);
+        self.breaks.drain(..before);
         self.forgotten += before as u64;
         self.forgotten + 1
     }
+
+    fn see(&mut self, at: u64, byte: u8) {
+        let line_break = match byte {
+            b'\r' => true,
+            b'\n' => !self.after_cr,
+            _ => false,
+        };
+        self.after_cr = byte == b'\r';
+        if line_break {
+            self.breaks.push_back(at);
+        }
+        let ends_field = byte == self.delimiter || byte == b'\n' || byte == b'\r';
+        self.quoting = match (self.quoting, byte) {
+            (Quoting::FieldStart, b'"') => {
+                self.quote_opened_at = at;
+                Quoting::Quoted
+            }
+            (Quoting::FieldStart | Quoting::Unquoted, _) if ends_field => Quoting::FieldStart,
+            (Quoting::FieldStart | Quoting::Unquoted, _) => Quoting::Unquoted,
+            (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
+            (Quoting::Quoted, _) => Quoting::Quoted,
+            (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
+            (Quoting::QuoteInQuoted, _) if ends_field => Quoting::FieldStart,
+            (Quoting::QuoteInQuoted, _) => Quoting::Unquoted,
+        };
+    }
+
+    /// Where a quote opened that the whole rest of the file did not close,
+    /// once the file has been read to its end.
+    fn unclosed_quote(&self) -> Option<u64> {
+        (self.at_end && self.quoting == Quoting::Quoted).then_some(self.quote_opened_at)
+    }
 }
 
-/// Records newline offsets and byte counts as the csv reader pulls bytes.
+/// Records line breaks, quoting and byte counts as the csv reader pulls bytes.
 struct CountingReader {
     inner: Box<dyn BufRead + Send>,
     lines: Arc<Mutex<LineTracker>>,
@@ -55,12 +111,11 @@ impl Read for CountingReader {
             if base == 0 && buf[..n].starts_with(b"\xef\xbb\xbf") {
                 t.bom = true;
             }
-            for (i, b) in buf[..n].iter().enumerate() {
-                if *b == b'\n' {
-                    t.newlines.push_back(base + i as u64);
-                }
+            for (i, &b) in buf[..n].iter().enumerate() {
+                t.see(base + i as u64, b);
             }
             t.bytes += n as u64;
+            t.at_end |= n == 0 && !buf.is_empty();
         }
         Ok(n)
     }
@@ -73,7 +128,10 @@ impl CsvReader {
         delimiter: u8,
         text_fields: &[String],
     ) -> Result<Self, CorpusError> {
-        let lines = Arc::new(Mutex::new(LineTracker::default()));
+        let lines = Arc::new(Mutex::new(LineTracker {
+            delimiter,
+            ..LineTracker::default()
+        }));
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)
@@ -97,20 +155,34 @@ impl CsvReader {
                 });
             }
         };
-        let is_empty = headers.len() == 1 && headers[0].is_empty();
-        if !is_empty && !text_fields.iter().any(|f| headers.contains(f)) {
-            return Err(CorpusError::MissingTextColumn {
-                path: name,
-                field: text_fields.join("`, `"),
-                columns: headers.join(", "),
-            });
-        }
-        Ok(CsvReader {
+        let reader_state = CsvReader {
             name,
             reader,
             headers,
             record: csv::ByteRecord::new(),
             lines,
+        };
+        // A header that opens a quote and never closes it has swallowed
+        // the file: say so rather than list the file as column names.
+        if let Some(at) = reader_state.unclosed_quote() {
+            return Err(CorpusError::UnclosedQuote {
+                line: reader_state.line_at_raw(at),
+                path: reader_state.name,
+            });
+        }
+        super::check_header(&reader_state.name, &reader_state.headers, text_fields)?;
+        Ok(reader_state)
+    }
+
+    fn unclosed_quote(&self) -> Option<u64> {
+        self.lines.lock().ok().and_then(|t| t.unclosed_quote())
+    }
+
+    /// 1-based line of a raw byte offset (BOM included).
+    fn line_at_raw(&self, raw: u64) -> u64 {
+        self.lines.lock().map_or(0, |mut t| {
+            let bom = if t.bom { 3 } else { 0 };
+            t.line_of(raw.saturating_sub(bom))
         })
     }
 
@@ -138,8 +210,21 @@ impl CsvReader {
                     })));
                 }
             }
-            let line = self.record.position().map_or(0, |p| p.byte());
-            let line = self.line_at(line);
+            let start = self.record.position().map_or(0, |p| p.byte());
+            let line = self.line_at(start);
+            if let Some(opened) = self.unclosed_quote() {
+                // In this order: the tracker forgets the breaks before each
+                // offset asked about.
+                let opened = self.line_at_raw(opened);
+                let last = self.line_at_raw(self.bytes_read().saturating_sub(1));
+                return Ok(Some(Err(Reject {
+                    file: self.name.clone(),
+                    line,
+                    reason: format!(
+                        "a quote opened on line {opened} is never closed, so lines {opened}-{last} were read as one field and not coded; close the quote (or remove it) and run again"
+                    ),
+                })));
+            }
             // A row of one empty field is a blank line, not a record.
             if self.record.len() == 1 && self.record[0].iter().all(u8::is_ascii_whitespace) {
                 continue;

@@ -131,6 +131,77 @@ pub enum CorpusError {
     },
     #[error("{path}: the id field `{field}` is also a text field; choose a different --id-field")]
     IdIsText { path: String, field: String },
+    #[error(
+        "{path}: columns {first} and {second} are both named `{column}`, so one's values would be lost; rename one of them"
+    )]
+    DuplicateColumn {
+        path: String,
+        column: String,
+        first: usize,
+        second: usize,
+    },
+    #[error(
+        "{path}: line {line}: a quote opened here is never closed, so the rest of the file would be read as one field; close the quote or remove it"
+    )]
+    UnclosedQuote { path: String, line: u64 },
+}
+
+/// Columns named in an error message: the first few, each cut short, so a
+/// header that swallowed the file does not print the file.
+pub(crate) fn column_list(headers: &[String]) -> String {
+    const SHOWN: usize = 12;
+    const CHARS: usize = 40;
+    let mut list: Vec<String> = headers
+        .iter()
+        .take(SHOWN)
+        .map(|h| {
+            let h = h.replace(['\n', '\r'], " ");
+            match h.char_indices().nth(CHARS) {
+                Some((cut, _)) => format!("{}…", &h[..cut]),
+                None => h,
+            }
+        })
+        .collect();
+    if headers.len() > SHOWN {
+        list.push(format!("and {} more", headers.len() - SHOWN));
+    }
+    list.join(", ")
+}
+
+/// What every header row (CSV, TSV, a sheet's first row) must satisfy
+/// before any record is read: no name twice (the later column's values
+/// would silently replace the earlier's), and every `--text-field` present
+/// (a misspelt question would otherwise become an attribute and go
+/// uncoded). A header with no names at all is an empty file: no records.
+pub(crate) fn check_header(
+    path: &str,
+    headers: &[String],
+    text_fields: &[String],
+) -> Result<(), CorpusError> {
+    if headers.iter().all(|h| h.is_empty()) {
+        return Ok(());
+    }
+    for (second, name) in headers.iter().enumerate() {
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(first) = headers[..second].iter().position(|h| h == name) {
+            return Err(CorpusError::DuplicateColumn {
+                path: path.to_owned(),
+                column: name.clone(),
+                first: first + 1,
+                second: second + 1,
+            });
+        }
+    }
+    if let Some(missing) = text_fields.iter().find(|f| !headers.contains(f)) {
+        return Err(CorpusError::MissingTextColumn {
+            path: path.to_owned(),
+            field: missing.clone(),
+            columns: column_list(headers),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,6 +260,17 @@ impl CorpusReader {
                 InputSource::File(path) => {
                     let format = format_of(path)?;
                     total_bytes += sniff(path, format)?;
+                    if let Format::Csv(delimiter) = format {
+                        // Header problems stop the run before any output
+                        // directory exists; the reader is opened again to read.
+                        let file = File::open(path).map_err(|e| io_error(path, e))?;
+                        csv_reader::CsvReader::new(
+                            input.display_name(),
+                            Box::new(BufReader::with_capacity(1 << 16, file)),
+                            delimiter,
+                            &options.text_fields,
+                        )?;
+                    }
                     format
                 }
             };
@@ -239,6 +321,7 @@ impl CorpusReader {
                 path,
                 name,
                 self.options.sheet.as_deref(),
+                &self.options.text_fields,
             )?)));
             return Ok(true);
         }

@@ -177,3 +177,39 @@ fn bad_codebook_exits_2_before_writing() {
         ));
     assert!(!out.exists());
 }
+
+/// `thematic search … | head -1`: output closed early ends the command
+/// quietly with a documented exit code, not a panic (exit 101).
+#[test]
+fn output_closed_early_is_not_a_panic() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out");
+    let lines: String = (0..2000)
+        .map(|i| format!("{{\"id\":\"r{i}\",\"text\":\"Foster care support for family {i} and their children.\"}}\n"))
+        .collect();
+    let input = write(dir.path(), "r.jsonl", lines);
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    // Hits far beyond what a pipe holds (64 KiB), so a write fails once
+    // the reader is gone, however late it goes.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("thematic"))
+        .args(["search", "--json", "--limit", "2000", "--out"])
+        .arg(&out)
+        .arg("foster")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -238,6 +238,113 @@ fn unusable_files_are_clear_errors() {
     assert!(matches!(err, CorpusError::NotFound { .. }));
 }
 
+/// Reads through the CLI's exit code and stderr: header problems must stop
+/// the run before anything is written.
+fn run_fails(dir: &std::path::Path, file: &str, extra: &[&str]) -> String {
+    let out = dir.join("out");
+    let assert = crate::util::thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(dir.join(file))
+        .args(extra)
+        .assert()
+        .code(2);
+    assert!(!out.exists(), "nothing is written, not even the directory");
+    String::from_utf8(assert.get_output().stderr.clone()).unwrap()
+}
+
+#[test]
+fn a_quote_never_closed_rejects_the_rows_it_swallowed_and_names_its_line() {
+    let dir = TempDir::new().unwrap();
+    let csv = "id,text\n0,kept before\n1,\"foster care is\n2,placement\n3,ok\n";
+    let path = write(dir.path(), "r.csv", csv);
+    let (records, rejects) = read(&path, ReadOptions::default());
+    assert_eq!(records.len(), 1, "the row before is kept");
+    assert_eq!(records[0].id, "0");
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert_eq!(rejects[0].line, 3);
+    assert!(
+        rejects[0]
+            .reason
+            .contains("quote opened on line 3 is never closed")
+            && rejects[0].reason.contains("lines 3-5"),
+        "{}",
+        rejects[0].reason
+    );
+    // In a TSV an answer that merely starts with a quote does the same.
+    let tsv = "id\ttext\n1\t\"Foster care\" is what I said\n2\t\"I was moved\n3\tok\n";
+    let path = write(dir.path(), "r.tsv", tsv);
+    let (records, rejects) = read(&path, ReadOptions::default());
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].answers[0].as_deref(),
+        Some("Foster care is what I said")
+    );
+    assert_eq!((rejects.len(), rejects[0].line), (1, 3));
+}
+
+#[test]
+fn a_header_that_never_closes_its_quote_is_an_error_that_does_not_print_the_file() {
+    let dir = TempDir::new().unwrap();
+    let mut csv = String::from("id,\"text\n");
+    for i in 0..500 {
+        csv.push_str(&format!("{i},a response that must not be printed {i}\n"));
+    }
+    write(dir.path(), "r.csv", csv);
+    let stderr = run_fails(dir.path(), "r.csv", &[]);
+    assert!(
+        stderr.contains("r.csv: line 1: a quote opened here is never closed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("must not be printed"), "{stderr}");
+}
+
+#[test]
+fn a_column_named_twice_or_a_text_field_missing_from_the_header_stops_the_run() {
+    let dir = TempDir::new().unwrap();
+    write(
+        dir.path(),
+        "dup.csv",
+        "id,text,region,text\n1,foster care,London,second\n",
+    );
+    let stderr = run_fails(dir.path(), "dup.csv", &[]);
+    assert!(
+        stderr.contains("columns 2 and 4 are both named `text`"),
+        "{stderr}"
+    );
+    // A misspelt second question would otherwise become an attribute.
+    write(
+        dir.path(),
+        "two.csv",
+        "id,text,q2\n1,foster care,placement\n",
+    );
+    let stderr = run_fails(
+        dir.path(),
+        "two.csv",
+        &["--text-field", "text", "--text-field", "q2typo"],
+    );
+    assert!(
+        stderr.contains("no column named `q2typo` (columns: id, text, q2)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn old_mac_line_ends_are_line_ends() {
+    let dir = TempDir::new().unwrap();
+    let csv = "text,region\rfoster care,London\rplacement,North,extra\rok,South\r";
+    let path = write(dir.path(), "r.csv", csv);
+    let (records, rejects) = read(&path, ReadOptions::default());
+    let lines: Vec<u64> = records.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 4]);
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    assert!(
+        ids[0].ends_with("r.csv:2") && ids[1].ends_with("r.csv:4"),
+        "fallback ids differ by line: {ids:?}"
+    );
+    assert_eq!((rejects.len(), rejects[0].line), (1, 3));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -264,5 +371,39 @@ proptest! {
                 }
             }
         }
+    }
+
+    /// Whatever mix of `\n`, `\r\n` and `\r` ends the lines, and however
+    /// many quoted fields span lines, every record and every reject carries
+    /// the physical line it starts on.
+    #[test]
+    fn csv_lines_are_counted_whatever_ends_them(
+        rows in proptest::collection::vec((0usize..3, 0usize..3, any::<bool>()), 1..40)
+    ) {
+        const ENDS: [&str; 3] = ["\n", "\r\n", "\r"];
+        let dir = TempDir::new().unwrap();
+        let mut csv = String::from("id,text\n");
+        let mut line = 2u64;
+        let mut expected = Vec::new();
+        for (i, &(end, inner_end, ragged)) in rows.iter().enumerate() {
+            // Every third row's text spans two lines inside quotes.
+            let text = if i % 3 == 0 {
+                format!("\"first{}second\"", ENDS[inner_end])
+            } else {
+                format!("word{i}")
+            };
+            let extra = if ragged { ",extra" } else { "" };
+            csv.push_str(&format!("r{i},{text}{extra}{}", ENDS[end]));
+            expected.push((format!("r{i}"), line, ragged));
+            line += 1 + u64::from(i % 3 == 0);
+        }
+        let path = write(dir.path(), "p.csv", &csv);
+        let (records, rejects) = read(&path, ReadOptions::default());
+        let want_records: Vec<(String, u64)> = expected.iter().filter(|e| !e.2).map(|e| (e.0.clone(), e.1)).collect();
+        let got_records: Vec<(String, u64)> = records.iter().map(|r| (r.id.clone(), r.line)).collect();
+        prop_assert_eq!(got_records, want_records);
+        let want_rejects: Vec<u64> = expected.iter().filter(|e| e.2).map(|e| e.1).collect();
+        let got_rejects: Vec<u64> = rejects.iter().map(|r| r.line).collect();
+        prop_assert_eq!(got_rejects, want_rejects);
     }
 }
