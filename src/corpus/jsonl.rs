@@ -75,7 +75,16 @@ impl JsonlReader {
             } else {
                 ""
             };
-            reject(format!("not valid JSON: {e}{hint}"))
+            // serde_json says "at line 1" of the one line it was given;
+            // the reject's own line is the file's.
+            let message = e.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m);
+            reject(format!(
+                "not valid JSON at column {}: {message}{hint}",
+                e.column()
+            ))
         })?;
         let serde_json::Value::Object(map) = value else {
             return Err(reject(format!(

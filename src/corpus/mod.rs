@@ -115,7 +115,11 @@ pub enum CorpusError {
         "{path}: this file is UTF-16 encoded; re-save it as UTF-8 (for example: iconv -f UTF-16 -t UTF-8 {path} > converted.csv)"
     )]
     Utf16 { path: String },
-    #[error("{path}: unknown file type; name it .jsonl, .ndjson, .csv or .tsv")]
+    #[error(
+        "{path}: its first JSON object spans several lines (pretty-printed JSON); expected one object per line (JSONL). Convert it with: jq -c . {path} > responses.jsonl"
+    )]
+    PrettyJson { path: String },
+    #[error("{path}: unknown file type; name it .jsonl, .ndjson, .json, .csv, .tsv or .xlsx")]
     UnknownFormat { path: String },
     #[error(
         "{path}: this is a JSON array; expected one object per line (JSONL). Convert it with: jq -c '.[]' {path} > responses.jsonl"
@@ -560,6 +564,38 @@ fn sniff(path: &Path, format: Format) -> Result<u64, CorpusError> {
         if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
             return Err(CorpusError::JsonArray { path: name() });
         }
+        if first_object_spans_lines(path)? {
+            return Err(CorpusError::PrettyJson { path: name() });
+        }
     }
     Ok(size)
+}
+
+/// Whether the file's first JSON object is spread over several lines
+/// (pretty-printed JSON), which read line by line would give one reject per
+/// line instead of one record per object. Only the first 64 KiB are read;
+/// an object longer than that counts as spread over lines only when its
+/// first line is a lone `{`.
+fn first_object_spans_lines(path: &Path) -> Result<bool, CorpusError> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut head = Vec::with_capacity(1 << 16);
+    file.take(1 << 16)
+        .read_to_end(&mut head)
+        .map_err(|e| io_error(path, e))?;
+    let body = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
+    let Some(start) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Ok(false);
+    };
+    let body = &body[start..];
+    let first_line = body.split(|&b| b == b'\n').next().unwrap_or(body);
+    if first_line.trim_ascii() == b"{" {
+        return Ok(true);
+    }
+    let mut values = serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>();
+    Ok(match values.next() {
+        Some(Ok(serde_json::Value::Object(_))) => {
+            body[..values.byte_offset()].contains(&b'\n')
+        }
+        _ => false,
+    })
 }

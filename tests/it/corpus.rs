@@ -106,7 +106,14 @@ fn jsonl_broken_line_mid_file_is_rejected_with_its_line() {
     );
     assert_eq!(rejects.len(), 1);
     assert_eq!(rejects[0].line, 2);
-    assert!(rejects[0].reason.starts_with("not valid JSON"));
+    assert!(
+        rejects[0]
+            .reason
+            .starts_with("not valid JSON at column 17: ")
+            && !rejects[0].reason.contains("line 1"),
+        "the reason names the column, not serde's line 1 of one line: {}",
+        rejects[0].reason
+    );
 }
 
 #[test]
@@ -227,6 +234,20 @@ fn unusable_files_are_clear_errors() {
         err.to_string()
             .contains("this is a JSON array; expected one object per line")
     );
+    // Pretty-printed JSON: read line by line it gave one reject per line.
+    let pretty = write(
+        dir.path(),
+        "p.json",
+        "{\n  \"id\": \"1\",\n  \"text\": \"foster care\"\n}\n{\n  \"id\": \"2\", \"text\": \"ok\"\n}\n",
+    );
+    assert!(matches!(open_err(&pretty), CorpusError::PrettyJson { .. }));
+    let opened_on_one_line = write(
+        dir.path(),
+        "q.jsonl",
+        "  {\"id\": \"1\",\n  \"text\": \"foster care\"}\n",
+    );
+    let err = open_err(&opened_on_one_line);
+    assert!(err.to_string().contains("jq -c ."), "{err}");
     let unknown = write(dir.path(), "r.docx", "x");
     assert!(matches!(
         open_err(&unknown),
