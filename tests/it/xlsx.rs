@@ -71,15 +71,16 @@ fn a_workbook_reads_like_a_csv_with_empty_rows_skipped_and_formulas_as_values() 
     );
     assert!(csv.contains("\n101,care_experienced,19,"), "{csv}");
 
-    // Without --sheet the first sheet is read: a header row and nothing else.
+    // Without --sheet the first sheet is read: its one row is its header,
+    // which has no text column, an input error as in CSV.
     thematic()
         .args(["run", "--quiet", "--out"])
         .arg(dir.path().join("out2"))
         .arg(&path)
         .assert()
-        .success()
-        .stdout(predicates::str::contains(
-            "read 0 records = 0 coded + 0 rejected",
+        .code(2)
+        .stderr(predicates::str::contains(
+            "no column named `text` (columns: exported 2021-07-01)",
         ));
     // A sheet that does not exist is a clear error naming the sheets.
     thematic()
@@ -331,4 +332,344 @@ fn codes_csv_and_the_codes_sheet_hold_every_response_whether_streamed_or_not() {
             );
         }
     }
+}
+
+/// A workbook of `rows` (strings, or numbers when they parse as one) from
+/// row 1, column A; `None` leaves a cell empty.
+fn workbook(path: &std::path::Path, rows: &[&[Option<&str>]]) -> Workbook {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let Some(cell) = cell else { continue };
+            match cell.parse::<f64>() {
+                Ok(n) => sheet.write_number(r as u32, c as u16, n).unwrap(),
+                Err(_) => sheet.write_string(r as u32, c as u16, *cell).unwrap(),
+            };
+        }
+    }
+    book.save(path).unwrap();
+    book
+}
+
+/// `thematic run --quiet --out OUT INPUT` with its exit code checked;
+/// stdout and stderr.
+fn run_code(input: &std::path::Path, out: &std::path::Path, code: i32) -> (String, String) {
+    let assert = thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(out)
+        .arg(input)
+        .assert()
+        .code(code);
+    let output = assert.get_output();
+    (
+        String::from_utf8(output.stdout.clone()).unwrap(),
+        String::from_utf8(output.stderr.clone()).unwrap(),
+    )
+}
+
+fn reject_reasons(out: &std::path::Path) -> Vec<(u64, String)> {
+    read_jsonl(&out.join("rejects.jsonl"))
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn coded_ids(out: &std::path::Path) -> Vec<String> {
+    let mut ids: Vec<String> = read_jsonl(&out.join("codes.jsonl"))
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.dedup();
+    ids
+}
+
+/// One value at XFD1048576, the last cell a sheet has, stretches the used
+/// area to 2^34 cells: a grid of it aborted the process ("memory
+/// allocation of 549755813888 bytes failed"). Read cell by cell, the value
+/// is one more row, rejected for having no header, at its row number.
+#[test]
+fn a_value_in_the_last_cell_of_a_sheet_is_a_reject_not_a_crash() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("far.xlsx");
+    let mut book = workbook(
+        &path,
+        &[
+            &[Some("id"), Some("text")],
+            &[Some("a"), Some("Foster care moved me.")],
+            &[Some("b"), Some("Kinship carers need an allowance.")],
+        ],
+    );
+    book.worksheet_from_index(0)
+        .unwrap()
+        .write_string(1_048_575, 16_383, "stray")
+        .unwrap();
+    book.save(&path).unwrap();
+    assert!(
+        std::fs::metadata(&path).unwrap().len() < 20_000,
+        "a small file"
+    );
+
+    let out = dir.path().join("out");
+    let (stdout, stderr) = run_code(&path, &out, 1);
+    assert!(
+        stdout.contains("read 3 records = 2 coded + 1 rejected"),
+        "{stdout}{stderr}"
+    );
+    assert_eq!(coded_ids(&out), ["a", "b"]);
+    let rejects = reject_reasons(&out);
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].0, 1_048_576, "the spreadsheet row");
+    assert!(
+        rejects[0]
+            .1
+            .contains("beyond the 2 named columns (in column XFD)"),
+        "{rejects:?}"
+    );
+}
+
+/// The header ends at its last name: a value right of it, or under an
+/// empty header cell between names, rejects its row (both were dropped,
+/// the row coded without them). Blank cells there are nothing.
+#[test]
+fn values_beside_or_beyond_the_header_are_rejects_not_dropped() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("gaps.xlsx");
+    workbook(
+        &path,
+        &[
+            &[Some("id"), None, Some("text")],
+            &[Some("r2"), None, Some("Foster care moved me.")],
+            &[Some("r3"), Some("stray"), Some("Kinship care.")],
+            &[Some("r4"), None, Some("Ofsted inspections."), Some("extra")],
+            &[
+                Some("r5"),
+                Some("  "),
+                Some("Social workers left."),
+                Some(" "),
+            ],
+        ],
+    );
+    let out = dir.path().join("out");
+    let (stdout, _) = run_code(&path, &out, 1);
+    assert!(
+        stdout.contains("read 4 records = 2 coded + 2 rejected"),
+        "{stdout}"
+    );
+    assert_eq!(coded_ids(&out), ["r2", "r5"]);
+    let rejects = reject_reasons(&out);
+    assert_eq!(rejects[0].0, 3);
+    assert_eq!(
+        rejects[0].1,
+        "row has a value in column B, which has no header; give it a header"
+    );
+    assert_eq!(rejects[1].0, 4);
+    assert!(
+        rejects[1]
+            .1
+            .starts_with("row has values beyond the 2 named columns (in column D)"),
+        "{rejects:?}"
+    );
+}
+
+/// A header without the text column, or with a name twice, is an input
+/// error as in CSV: exit 2, and the previous run's outputs stay as they were
+/// (it used to reject every row, exit 1, and replace them).
+#[test]
+fn a_header_without_the_text_column_or_with_a_name_twice_is_an_input_error() {
+    let dir = TempDir::new().unwrap();
+    let good = dir.path().join("good.xlsx");
+    workbook(
+        &good,
+        &[
+            &[Some("id"), Some("text")],
+            &[Some("a"), Some("Foster care moved me.")],
+        ],
+    );
+    let out = dir.path().join("out");
+    run_ok(&good, &out);
+    let listing = |out: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = (
+        listing(&out),
+        std::fs::read(out.join("codes.jsonl")).unwrap(),
+    );
+
+    let misnamed = dir.path().join("misnamed.xlsx");
+    workbook(
+        &misnamed,
+        &[
+            &[Some("id"), Some("answer")],
+            &[Some("a"), Some("Foster care moved me.")],
+        ],
+    );
+    let (_, stderr) = run_code(&misnamed, &out, 2);
+    assert!(
+        stderr.contains("no column named `text` (columns: id, answer)"),
+        "{stderr}"
+    );
+
+    let twice = dir.path().join("twice.xlsx");
+    workbook(
+        &twice,
+        &[
+            &[Some("id"), Some("text"), Some("id")],
+            &[Some("a"), Some("Foster care moved me."), Some("b")],
+        ],
+    );
+    let (_, stderr) = run_code(&twice, &out, 2);
+    assert!(
+        stderr.contains("columns 1 and 3 are both named `id`"),
+        "{stderr}"
+    );
+
+    let after = (
+        listing(&out),
+        std::fs::read(out.join("codes.jsonl")).unwrap(),
+    );
+    assert!(before == after, "the previous outputs were touched");
+}
+
+/// In a text column a number is its text, as CSV reads it (it was
+/// rejected as "a number"); numbers elsewhere are still numbers. An error
+/// cell there rejects its row naming the error (it read as null).
+#[test]
+fn a_number_in_a_text_column_is_text_and_an_error_cell_is_named() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("cells.xlsx");
+    let mut book = workbook(
+        &path,
+        &[
+            &[Some("id"), Some("age"), Some("text")],
+            &[Some("7"), Some("19"), Some("12345")],
+            &[Some("8"), Some("20"), None],
+        ],
+    );
+    book.worksheet_from_index(0)
+        .unwrap()
+        .write_formula(2, 2, Formula::new("=NA()").set_result("#N/A"))
+        .unwrap();
+    book.save(&path).unwrap();
+    let out = dir.path().join("out");
+    let (stdout, _) = run_code(&path, &out, 1);
+    assert!(
+        stdout.contains("read 2 records = 1 coded + 1 rejected"),
+        "{stdout}"
+    );
+    assert_eq!(coded_ids(&out), ["7"]);
+    let csv = std::fs::read_to_string(out.join("codes.csv")).unwrap();
+    assert!(csv.contains("\n7,19,"), "{csv}");
+    let rejects = reject_reasons(&out);
+    assert_eq!(rejects[0].0, 3);
+    assert!(
+        rejects[0]
+            .1
+            .contains("text field `text`: cell C3 has the error #N/A"),
+        "{rejects:?}"
+    );
+}
+
+/// An OpenDocument spreadsheet of `rows`, then one `far` value after
+/// `gap` empty rows and `indent` empty cells (repeats, so the file is small).
+fn ods(path: &std::path::Path, rows: &[&[&str]], far: Option<(u32, u32, &str)>) {
+    use std::io::Write;
+    let cell = |v: &str| match v.parse::<f64>() {
+        Ok(_) => format!(
+            "<table:table-cell office:value-type=\"float\" office:value=\"{v}\"><text:p>{v}</text:p></table:table-cell>"
+        ),
+        Err(_) if v.is_empty() => "<table:table-cell/>".to_owned(),
+        Err(_) => format!(
+            "<table:table-cell office:value-type=\"string\"><text:p>{v}</text:p></table:table-cell>"
+        ),
+    };
+    let mut table = String::new();
+    for row in rows {
+        table.push_str("<table:table-row>");
+        for v in *row {
+            table.push_str(&cell(v));
+        }
+        table.push_str("</table:table-row>");
+    }
+    if let Some((gap, indent, v)) = far {
+        table.push_str(&format!(
+            "<table:table-row table:number-rows-repeated=\"{gap}\"><table:table-cell/></table:table-row>\
+             <table:table-row><table:table-cell table:number-columns-repeated=\"{indent}\"/>{}</table:table-row>",
+            cell(v)
+        ));
+    }
+    let content = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <office:document-content xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" office:version=\"1.2\">\
+         <office:body><office:spreadsheet><table:table table:name=\"Responses\">{table}</table:table>\
+         </office:spreadsheet></office:body></office:document-content>"
+    );
+    let manifest = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+        <manifest:manifest xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\" manifest:version=\"1.2\">\
+        <manifest:file-entry manifest:full-path=\"/\" manifest:media-type=\"application/vnd.oasis.opendocument.spreadsheet\"/>\
+        <manifest:file-entry manifest:full-path=\"content.xml\" manifest:media-type=\"text/xml\"/>\
+        </manifest:manifest>";
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, body) in [
+        ("mimetype", "application/vnd.oasis.opendocument.spreadsheet"),
+        ("META-INF/manifest.xml", manifest),
+        ("content.xml", content.as_str()),
+    ] {
+        zip.start_file(name, stored).unwrap();
+        zip.write_all(body.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// `.ods` (and `.xls`) have no cell-by-cell reader: calamine builds their
+/// grid. Read as workbooks are (row numbers, empty rows, the header's
+/// width), and a grid stretched far beyond its values by a stray one is
+/// refused, naming it, rather than walked.
+#[test]
+fn an_ods_sheet_reads_like_a_workbook_and_one_stretched_by_a_far_value_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let rows: &[&[&str]] = &[
+        &["id", "age", "text"],
+        &["a", "19", "Foster care moved me."],
+        &[],
+        &["b", "", ""],
+        &["c", "20", "Kinship carers.", "extra"],
+    ];
+    let path = dir.path().join("responses.ods");
+    ods(&path, rows, None);
+    let out = dir.path().join("out");
+    let (stdout, stderr) = run_code(&path, &out, 1);
+    assert!(
+        stdout.contains("read 3 records = 1 coded + 2 rejected"),
+        "{stdout}{stderr}"
+    );
+    assert_eq!(coded_ids(&out), ["a"]);
+    let rejects = reject_reasons(&out);
+    assert_eq!(rejects[0].0, 4);
+    assert_eq!(rejects[1].0, 5);
+    assert!(rejects[1].1.contains("(in column D)"), "{rejects:?}");
+
+    // 5,000 rows by 301 columns for 12 values.
+    let far = dir.path().join("far.ods");
+    ods(&far, rows, Some((4_994, 300, "stray")));
+    let (_, stderr) = run_code(&far, &dir.path().join("out-far"), 2);
+    assert!(
+        stderr.contains("sheet `Responses` spans A1:KO5000 (1505000 cells), for only 12 values"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("its far values are at KO5000"), "{stderr}");
 }
