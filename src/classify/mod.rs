@@ -377,10 +377,13 @@ impl Classifier {
     ) -> Option<CodeHit> {
         let code = self.code(c);
         let is_negated = |o: &Occurrence| starts_negated(negated, o);
+        // An excluded phrase is context in which the theme's words do not
+        // count: a keyword sharing any word with it is out ("children in
+        // care" within "children in care proceedings"), not only one inside it.
         let is_excluded = |o: &Occurrence| {
             work.excludes
                 .iter()
-                .any(|x| x.start <= o.start && o.end <= x.end)
+                .any(|x| x.start <= o.end && o.start <= x.end)
         };
         let counts = |o: &Occurrence| !is_negated(o) && !is_excluded(o);
         let evidence_of = |o: &Occurrence, source| evidence_of(toks, o, source);

@@ -220,7 +220,10 @@ pub fn parse_item(source: &str, stem: bool, tokeniser: &Tokeniser) -> Result<Ite
             "`{source}`: the `*` must follow a word directly (\"leaver*\", not \"leaver *\")"
         ));
     }
-    let tokens = tokeniser.tokenise(body);
+    // Texts are NFC-normalised as they are read; an item typed with
+    // decomposed accents (e + U+0301) must meet them in the same form.
+    let body = crate::corpus::nfc(body);
+    let tokens = tokeniser.tokenise(&body);
     if tokens.is_empty() {
         return Err(format!("`{source}` has no words to match"));
     }

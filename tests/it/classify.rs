@@ -80,6 +80,20 @@ fn exclude_phrases_never_count_for_the_theme() {
     let c = one_theme("keywords = [\"care\"]\nexclude = [\"duty of care\", \"health care\"]");
     assert!(!fires(&c, "They have a duty of care and good health care."));
     assert!(fires(&c, "duty of care matters, and so does care itself"));
+    // A keyword overlapping an excluded phrase is in that phrase's context.
+    let c = one_theme("keywords = [\"children in care\"]\nexclude = [\"in care proceedings\"]");
+    assert!(!fires(&c, "Our children in care proceedings were delayed."));
+    assert!(fires(&c, "Our children in care were moved."));
+}
+
+#[test]
+fn items_typed_with_decomposed_accents_match_texts_that_have_them_either_way() {
+    // Texts are NFC-normalised when read; the item must be too.
+    let c = one_theme("keywords = [\"cafe\u{301}\"]");
+    assert!(fires(&c, &thematic::corpus::nfc("Cafe\u{301} owners")));
+    assert!(fires(&c, "Caf\u{e9} owners"));
+    let c = one_theme("keywords = [\"caf\u{e9}\"]");
+    assert!(fires(&c, "Caf\u{e9} owners"));
 }
 
 #[test]

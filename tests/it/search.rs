@@ -137,6 +137,20 @@ fn a_phrase_search_stays_within_a_sentence_as_a_codebook_phrase_does() {
 }
 
 #[test]
+fn a_query_typed_with_decomposed_accents_finds_the_word_however_it_was_written() {
+    let dir = TempDir::new().unwrap();
+    let lines = [
+        r#"{"id":"composed","text":"Caf\u00e9 owners"}"#,
+        r#"{"id":"decomposed","text":"Cafe\u0301 owners"}"#,
+    ];
+    let input = write(dir.path(), "in.jsonl", lines.join("\n"));
+    let out = dir.path().join("out");
+    run_ok(&input, &out);
+    assert_eq!(search(&out, &["cafe\u{301}"]).0, ["composed", "decomposed"]);
+    assert_eq!(search(&out, &["caf\u{e9}"]).0, ["composed", "decomposed"]);
+}
+
+#[test]
 fn filters_narrow_hits_and_counts_cover_all_hits() {
     let dir = TempDir::new().unwrap();
     let out = corpus(dir.path());
