@@ -42,6 +42,8 @@ pub enum SearchError {
     UnknownTheme { theme: String, known: String },
     #[error("no attribute `{field}` in this run; attributes are: {known}")]
     UnknownField { field: String, known: String },
+    #[error("no question `{question}` in this run; questions are: {known}")]
+    UnknownQuestion { question: String, known: String },
     #[error("search failed: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
     #[error("{0}")]
@@ -135,6 +137,42 @@ impl Searcher {
         Ok(self.predicate(move |u, ord| u.has_theme(ord, t)))
     }
 
+    /// Units of one question (a `--text-field`), whatever the corpus's own
+    /// columns are called: `--question` never means an attribute named
+    /// `question` (that is `--where question=…`).
+    fn question_filter(&self, question: &str) -> Result<Box<dyn TantivyQuery>, SearchError> {
+        let field = self.index.fields.question;
+        let mut known = Vec::new();
+        let searcher = self.index.reader.searcher();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(field)?;
+            let mut terms = inverted
+                .terms()
+                .stream()
+                .map_err(tantivy::TantivyError::from)?;
+            while terms.advance() {
+                let term = String::from_utf8_lossy(terms.key()).into_owned();
+                if !known.contains(&term) {
+                    known.push(term);
+                }
+            }
+        }
+        if !known.iter().any(|k| k == question) {
+            known.sort();
+            return Err(SearchError::UnknownQuestion {
+                question: question.to_owned(),
+                known: known.join(", "),
+            });
+        }
+        Ok(Box::new(ConstScoreQuery::new(
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, question),
+                IndexRecordOption::Basic,
+            )),
+            0.0,
+        )))
+    }
+
     fn field_filter(&self, field: &str, value: &str) -> Result<Box<dyn TantivyQuery>, SearchError> {
         let f = &self.index.fields;
         let header = &self.units.header;
@@ -161,7 +199,11 @@ impl Searcher {
                     .attributes
                     .iter()
                     .map(|a| a.name.as_str())
-                    .chain(["question", "id", "theme"])
+                    .chain(
+                        ["question", "id", "theme"]
+                            .into_iter()
+                            .filter(|b| header.attributes.iter().all(|a| a.name != *b)),
+                    )
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
@@ -221,7 +263,10 @@ impl Searcher {
                 };
                 // Two words within `distance` positions, either order: tantivy's
                 // slop is a budget where transposition costs 2, so OR the orders.
-                let slop = (*distance as u32).saturating_sub(1);
+                // Saturated, not truncated: NEAR/4294967296 was NEAR/0.
+                let slop = u32::try_from(*distance)
+                    .unwrap_or(u32::MAX)
+                    .saturating_sub(1);
                 let forward = PhraseQuery::new_with_offset_and_slop(
                     vec![(0, terms[0].clone()), (1, terms[1].clone())],
                     slop,
@@ -293,7 +338,7 @@ impl Searcher {
             },
         )];
         if let Some(q) = question {
-            clauses.push((Occur::Must, self.field_filter("question", q)?));
+            clauses.push((Occur::Must, self.question_filter(q)?));
         }
         let searcher = self.index.reader.searcher();
         let mut ords = searcher.search(&BooleanQuery::new(clauses), &OrdinalCollector)?;
@@ -321,7 +366,7 @@ impl Searcher {
             clauses.push((Occur::Must, self.field_filter(f, v)?));
         }
         if let Some(q) = &settings.question {
-            clauses.push((Occur::Must, self.field_filter("question", q)?));
+            clauses.push((Occur::Must, self.question_filter(q)?));
         }
         let query = BooleanQuery::new(clauses);
         let searcher = self.index.reader.searcher();

@@ -148,4 +148,51 @@ fn a_corpus_attribute_named_question_is_filterable() {
             .unwrap(),
         [0]
     );
+    // `--question` is always the built-in question, the text field.
+    let count = |args: &[&str]| {
+        let output = crate::util::thematic()
+            .args(["search", "--count", "--out"])
+            .arg(&out)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .next()
+                .map(str::to_owned),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, line, _) = count(&["ofsted", "--question", "text"]);
+    assert_eq!(code, Some(0));
+    assert!(line.unwrap_or_default().starts_with("2 hits"));
+    let (code, _, stderr) = count(&["ofsted", "--question", "how_to_hear"]);
+    assert_eq!(code, Some(2), "an answer value is not a question");
+    assert!(
+        stderr.contains("no question `how_to_hear` in this run; questions are: text"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn near_with_a_distance_beyond_32_bits_is_not_near_0() {
+    let dir = TempDir::new().unwrap();
+    let input = write(
+        dir.path(),
+        "in.jsonl",
+        "{\"id\":\"a\",\"text\":\"foster care\"}\n{\"id\":\"b\",\"text\":\"foster and then care\"}\n",
+    );
+    let out = dir.path().join("out");
+    run_ok(&input, &out);
+    let searcher = Searcher::open(&out).unwrap();
+    for distance in [3u64, 4_294_967_296, 4_294_967_297, u64::from(u32::MAX)] {
+        let query = format!("NEAR/{distance}(foster care)");
+        assert_eq!(
+            searcher.matching_ordinals(&query).unwrap(),
+            [0, 1],
+            "{query}"
+        );
+    }
 }
