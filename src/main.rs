@@ -543,9 +543,29 @@ fn print_outcome(o: &Outcome) {
             files::FLAGGED
         );
     }
+    warn_unknown_by(&o.out);
     print_overrides(&o.overrides, &out.to_string());
     println!("summary: {out}/{}", files::SUMMARY_MD);
     println!("html:    {out}/{}", files::REPORT_HTML);
+}
+
+/// A misspelt `--by` would otherwise just leave the crosstabs out.
+fn warn_unknown_by(out: &Path) {
+    let Ok(manifest) = pipeline::read_manifest(out) else {
+        return;
+    };
+    if let Some(by) = &manifest.report.by
+        && !manifest.attributes.contains(by)
+    {
+        eprintln!(
+            "warning: --by {by}: no attribute of that name in the responses (attributes: {}); the reports have no crosstab by it",
+            if manifest.attributes.is_empty() {
+                "none".to_owned()
+            } else {
+                manifest.attributes.join(", ")
+            }
+        );
+    }
 }
 
 /// Say how many analysts' corrections were applied, and which were not.

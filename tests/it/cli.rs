@@ -213,3 +213,32 @@ fn output_closed_early_is_not_a_panic() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_by_attribute_the_responses_lack_is_a_warning_naming_those_they_have() {
+    let dir = TempDir::new().unwrap();
+    let input = write(
+        dir.path(),
+        "in.jsonl",
+        "{\"id\":\"a\",\"region\":\"North\",\"text\":\"foster care\"}\n",
+    );
+    let out = dir.path().join("out");
+    let run = |by: &str| {
+        let output = thematic()
+            .args(["run", "--quiet", "--by", by, "--out"])
+            .arg(&out)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let stderr = run("regoin");
+    assert!(
+        stderr.contains(
+            "warning: --by regoin: no attribute of that name in the responses (attributes: region)"
+        ),
+        "{stderr}"
+    );
+    assert!(!run("region").contains("warning"));
+}
