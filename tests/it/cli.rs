@@ -188,12 +188,7 @@ fn output_closed_early_is_not_a_panic() {
         .map(|i| format!("{{\"id\":\"r{i}\",\"text\":\"Foster care support for family {i} and their children.\"}}\n"))
         .collect();
     let input = write(dir.path(), "r.jsonl", lines);
-    thematic()
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&input)
-        .assert()
-        .success();
+    crate::util::run_ok(&input, &out);
     // Hits far beyond what a pipe holds (64 KiB), so a write fails once
     // the reader is gone, however late it goes.
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("thematic"))
