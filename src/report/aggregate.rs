@@ -762,26 +762,73 @@ fn quote_around(text: &str, tokens: &[Token], sentence: u32) -> (String, usize) 
     (quote, words.len().min(MAX_WORDS))
 }
 
+/// A reject reason's kind, for counting reasons alike: the values quoted in
+/// it (`name`, "id" with its escapes) become `…` and numbers standing alone
+/// (line 12, byte 40, 3 fields, lines 3-7) become `N`, but a number that is
+/// part of a word stays (UTF-8, UTF-16); cut at the first colon, after
+/// which the detail (a parser's message) follows.
 fn reason_kind(reason: &str) -> String {
-    // Group reasons by their wording, not the values quoted in them.
+    let chars: Vec<char> = reason.chars().collect();
+    // The closing quote of a "…" value opened at `open`, past escapes.
+    let closing_quote = |open: usize| {
+        let mut i = open + 1;
+        while i < chars.len() {
+            match chars[i] {
+                '\\' => i += 2,
+                '"' => return Some(i),
+                _ => i += 1,
+            }
+        }
+        None
+    };
     let mut out = String::new();
-    let mut in_tick = false;
-    for c in reason.chars() {
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
         match c {
             '`' => {
-                in_tick = !in_tick;
-                out.push('`');
-                if in_tick {
-                    out.push('…');
+                let close = chars[i + 1..].iter().position(|c| *c == '`');
+                match close {
+                    Some(len) => {
+                        out.push_str("`…`");
+                        i += len + 2;
+                    }
+                    None => {
+                        out.push(c);
+                        i += 1;
+                    }
                 }
             }
-            _ if in_tick => {}
+            '"' => match closing_quote(i) {
+                Some(close) => {
+                    out.push_str("\"…\"");
+                    i = close + 1;
+                }
+                None => {
+                    out.push(c);
+                    i += 1;
+                }
+            },
             c if c.is_ascii_digit() => {
-                if !out.ends_with('N') {
+                let end = i + chars[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                // Part of a word: a letter right before or after it, or a
+                // letter before a hyphen, underscore or dot just before it.
+                let before = i.checked_sub(1).map(|b| chars[b]);
+                let word_before = before.is_some_and(char::is_alphabetic)
+                    || (matches!(before, Some('-' | '_' | '.'))
+                        && i.checked_sub(2).is_some_and(|b| chars[b].is_alphabetic()));
+                let word_after = chars.get(end).is_some_and(|c| c.is_alphabetic());
+                if word_before || word_after {
+                    out.extend(&chars[i..end]);
+                } else {
                     out.push('N');
                 }
+                i = end;
             }
-            c => out.push(c),
+            c => {
+                out.push(c);
+                i += 1;
+            }
         }
     }
     out.split(':').next().unwrap_or_default().trim().to_owned()
@@ -946,6 +993,58 @@ mod tests {
                 quote_by_walking(&text, tokens.tokens(), sentence)
             );
         }
+    }
+
+    /// Reasons group by their wording: quoted values and standalone
+    /// numbers go, numbers inside words (UTF-8) stay.
+    #[test]
+    fn reason_kinds_keep_words_with_digits() {
+        let cases = [
+            (
+                "invalid UTF-8 in field `text` at byte 17; re-save the file as UTF-8",
+                "invalid UTF-8 in field `…` at byte N; re-save the file as UTF-8",
+            ),
+            (
+                "invalid UTF-8 at byte 3 of the line; re-save the file as UTF-16 or UTF_8",
+                "invalid UTF-8 at byte N of the line; re-save the file as UTF-16 or UTF_8",
+            ),
+            (
+                &format!(
+                    "id {:?} contains a line break or control character; ids must be one line",
+                    "a\0b"
+                ),
+                "id \"…\" contains a line break or control character; ids must be one line",
+            ),
+            (
+                &format!("id {:?} contains a line break", "say \"hi\"\n: 12"),
+                "id \"…\" contains a line break",
+            ),
+            (
+                "a quote opened on line 3 is never closed, so lines 3-17 were read as one field",
+                "a quote opened on line N is never closed, so lines N-N were read as one field",
+            ),
+            (
+                "expected 3 fields (as in the header), found 12; check for a missing delimiter",
+                "expected N fields (as in the header), found N; check for a missing delimiter",
+            ),
+            (
+                "not valid JSON: expected value at line 1 column 2",
+                "not valid JSON",
+            ),
+            (
+                "duplicate id `x:1`; the first record with this id was kept",
+                "duplicate id `…`; the first record with this id was kept",
+            ),
+            ("an unclosed \"quote at 4", "an unclosed \"quote at N"),
+        ];
+        for (reason, kind) in cases {
+            assert_eq!(reason_kind(reason), kind, "{reason}");
+        }
+        // Every id is one kind.
+        assert_eq!(
+            reason_kind(&format!("id {:?} contains a control character", "a\u{1}7")),
+            reason_kind(&format!("id {:?} contains a control character", "b\tc")),
+        );
     }
 
     /// Rows spilled to disk come back as pushed, in order, the open one

@@ -249,3 +249,52 @@ fn code_rewrites_what_run_wrote_attribute_columns_in_run_order() {
         );
     }
 }
+
+/// Reject reasons are grouped by their wording without turning words such
+/// as UTF-8 into UTF-N, and an id shown in a reason is one kind whatever it
+/// holds.
+#[test]
+fn reject_reasons_group_without_mangling_words() {
+    let dir = TempDir::new().unwrap();
+    let csv = write(
+        dir.path(),
+        "in.csv",
+        b"id,text\nr1,Foster care placements move children too often.\nr2,Kinship carers \xff need an allowance.\nr3,Kinship \xfe carers.\n",
+    );
+    let jsonl = write(
+        dir.path(),
+        "in.jsonl",
+        "{\"id\":\"a\\u0000b\",\"text\":\"Foster care is fine.\"}\n{\"id\":\"c\\u00017\",\"text\":\"Foster care.\"}\n{\"id\":\"d\",\"text\":\"Kinship care needs money.\"}\n",
+    );
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&csv)
+        .arg(&jsonl)
+        .assert()
+        .code(1);
+    assert_eq!(read_jsonl(&out.join("rejects.jsonl")).len(), 4);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["rejects"]["by_reason"],
+        serde_json::json!([
+            [
+                "id \"…\" contains a line break or control character; ids must be one line",
+                2
+            ],
+            [
+                "invalid UTF-8 in field `…` at byte N; re-save the file as UTF-8",
+                2
+            ],
+        ])
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary
+            .contains("- invalid UTF-8 in field \\`…\\` at byte N; re-save the file as UTF-8: 2"),
+        "{summary}"
+    );
+    assert!(!summary.contains("UTF-N") && !summary.contains(r"\N"));
+}
