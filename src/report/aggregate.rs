@@ -235,6 +235,12 @@ pub struct Aggregator {
     units: u64,
     terms: TermStats,
     quotes: Vec<Vec<QuoteCandidate>>,
+    /// Quote candidates of the response still receiving units, by theme:
+    /// they join `quotes` only once the response is whole and unflagged
+    /// (a later answer may be the flagged one).
+    open_quotes: Vec<(usize, QuoteCandidate)>,
+    /// Whether an answer of the response still receiving units is flagged.
+    open_flagged: bool,
     reject_count: u64,
     reject_reasons: HashMap<String, u64>,
 }
@@ -247,6 +253,15 @@ impl Aggregator {
             id: c.id.clone(),
             label: c.label.clone(),
             description: c.description.clone(),
+        };
+        // With one question a response is one unit, whose flag is known
+        // before its terms are counted; with several, a later answer may
+        // be flagged and the earlier ones must be taken back.
+        let terms = TermStats::new(codebook.themes.len());
+        let terms = if questions.len() > 1 {
+            terms.undoable()
+        } else {
+            terms
         };
         Aggregator {
             codebook: CodebookInfo {
@@ -264,8 +279,10 @@ impl Aggregator {
             attr_values: Vec::new(),
             responses: ResponseTable::default(),
             units: 0,
-            terms: TermStats::new(codebook.themes.len()),
+            terms,
             quotes: vec![Vec::new(); codebook.themes.len()],
+            open_quotes: Vec::new(),
+            open_flagged: false,
             reject_count: 0,
             reject_reasons: HashMap::default(),
         }
@@ -351,16 +368,13 @@ impl Aggregator {
     pub fn add(&mut self, unit: &UnitInput<'_>) {
         let unit_ordinal = self.units;
         self.units += 1;
-        // Counted here, in input order, so a stem's surface form is its
-        // first occurrence; a per-batch table built in parallel and merged
-        // cost more than this, allocating every stem anew in every batch.
-        let themes: Vec<usize> = unit.coding.themes.iter().map(|h| h.code).collect();
-        self.terms.add(unit.tokens, &themes);
         let new_response = self
             .responses
             .last_record()
             .is_none_or(|r| r != unit.record);
         if new_response {
+            // The previous response is whole: its quotes may be used.
+            self.close_response();
             let attrs = self.intern_attrs(unit.attributes);
             self.signatures.push(unit.signature.clone());
             self.responses
@@ -387,9 +401,21 @@ impl Aggregator {
                 .map(|h| (unit.question as u16, h.code as u16)),
             &flags,
         );
-        if !unit.coding.flags.is_empty() {
-            return; // never quote a flagged response
+        if !flags.is_empty() && !self.open_flagged {
+            // A flagged answer makes the whole response restricted: what
+            // its earlier answers gave to key terms and quotes is taken back.
+            self.open_flagged = true;
+            self.open_quotes.clear();
+            self.terms.discard_response();
         }
+        if self.open_flagged {
+            return; // never quote or summarise a flagged response
+        }
+        // Counted here, in input order, so a stem's surface form is its
+        // first occurrence; a per-batch table built in parallel and merged
+        // cost more than this, allocating every stem anew in every batch.
+        let themes: Vec<usize> = unit.coding.themes.iter().map(|h| h.code).collect();
+        self.terms.add(unit.tokens, &themes);
         for hit in &unit.coding.themes {
             // Quote the sentence holding the most evidence (the earliest of
             // equals): the first cue is often an introduction ("I am a foster
@@ -397,7 +423,6 @@ impl Aggregator {
             let Some(sentence) = densest_sentence(&hit.evidence) else {
                 continue;
             };
-            let pool = &mut self.quotes[hit.code];
             let (text, words) = quote_around(unit.text, unit.tokens.tokens(), sentence);
             let candidate = QuoteCandidate {
                 score: hit.score,
@@ -408,12 +433,23 @@ impl Aggregator {
                 group: group.clone(),
                 text,
             };
+            self.open_quotes.push((hit.code, candidate));
+        }
+    }
+
+    /// The response receiving units is whole: its quote candidates join
+    /// the pools (none when it was flagged), and its terms stay counted.
+    fn close_response(&mut self) {
+        for (theme, candidate) in self.open_quotes.drain(..) {
+            let pool = &mut self.quotes[theme];
             pool.push(candidate);
             if pool.len() >= QUOTE_POOL * 2 {
                 pool.sort_by_key(QuoteCandidate::rank_key);
                 pool.truncate(QUOTE_POOL);
             }
         }
+        self.open_flagged = false;
+        self.terms.start_response();
     }
 
     /// The per-response rows of codes.csv and the Codes sheet, as coded so
@@ -440,6 +476,7 @@ impl Aggregator {
         flagged_file: &str,
         text_of: &dyn Fn(u64) -> Option<String>,
     ) -> std::io::Result<Report> {
+        self.close_response();
         let n_themes = self.codebook.themes.len();
         let signatures =
             std::mem::replace(&mut self.signatures, SignatureSpool::in_memory()).into_vec()?;

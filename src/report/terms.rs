@@ -34,6 +34,31 @@ pub struct TermStats {
     known: Vec<KnownWords>,
     /// See [`STALE_AFTER`].
     stale_after: u64,
+    /// What the current response added, so it can be taken back
+    /// ([`TermStats::discard_response`]); `None` when every response is
+    /// one unit, whose flag is known before it is counted.
+    undo: Option<Undo>,
+}
+
+/// The current response's counts, as a log: enough to take them back when a
+/// later answer of the response turns out to be flagged. Cleared when the
+/// next response begins, so it holds one response's units at most.
+#[derive(Default)]
+struct Undo {
+    /// Rows that existed when the response began: rows from this id on
+    /// were created by the response.
+    rows_before: u32,
+    /// Row ids each unit counted, units end to end.
+    counted: Vec<u32>,
+    /// Themes of each unit, units end to end.
+    themes: Vec<usize>,
+    /// Per unit: where its entries end in `counted` and `themes`.
+    units: Vec<(usize, usize)>,
+    /// Hashes of the rows the response created.
+    created: Vec<u64>,
+    /// (vocabulary, word number) of remembered words that point at rows
+    /// the response created.
+    remembered: Vec<(u64, u32)>,
 }
 
 /// The rows of one vocabulary's words ([`TokenizedText::word_id`]), so a
@@ -80,7 +105,75 @@ impl TermStats {
             units_per_theme: vec![0; themes],
             known: Vec::new(),
             stale_after: STALE_AFTER,
+            undo: None,
         }
+    }
+
+    /// Keep what each response adds until the next begins, so that
+    /// [`TermStats::discard_response`] can take it back: needed when a
+    /// response has several units (questions), because a later answer may
+    /// be the flagged one.
+    pub fn undoable(mut self) -> Self {
+        self.undo = Some(Undo::default());
+        self
+    }
+
+    /// A new response begins: what the previous one added stays.
+    pub fn start_response(&mut self) {
+        let rows = self.surface.len() as u32;
+        if let Some(undo) = &mut self.undo {
+            undo.rows_before = rows;
+            undo.counted.clear();
+            undo.themes.clear();
+            undo.units.clear();
+            undo.created.clear();
+            undo.remembered.clear();
+        }
+    }
+
+    /// Take back every unit added since [`TermStats::start_response`], as if
+    /// they had never been added: counts, and the stems (with their surface
+    /// forms) that only they had brought. Without [`TermStats::undoable`]
+    /// there is nothing to take back.
+    pub fn discard_response(&mut self) {
+        let Some(undo) = self.undo.take() else {
+            return;
+        };
+        let rows_before = undo.rows_before;
+        let (mut counted_from, mut themes_from) = (0, 0);
+        for &(counted_end, themes_end) in &undo.units {
+            let themes = &undo.themes[themes_from..themes_end];
+            for t in themes {
+                self.units_per_theme[*t] -= 1;
+            }
+            for &id in &undo.counted[counted_from..counted_end] {
+                if id >= rows_before {
+                    continue; // removed below
+                }
+                let row = &mut self.counts[id as usize * self.stride..][..self.stride];
+                row[1] -= 1;
+                for t in themes {
+                    row[2 + *t] -= 1;
+                }
+            }
+            (counted_from, themes_from) = (counted_end, themes_end);
+        }
+        for &hash in &undo.created {
+            if let Ok(entry) = self.ids.find_entry(hash, |r| r.id >= rows_before) {
+                entry.remove();
+            }
+        }
+        self.surface.truncate(rows_before as usize);
+        self.counts.truncate(rows_before as usize * self.stride);
+        for &(vocabulary, word) in &undo.remembered {
+            if let Some(known) = self.known.iter_mut().find(|k| k.vocabulary == vocabulary)
+                && let Some(row) = known.rows.get_mut(word as usize)
+            {
+                *row = UNSEEN;
+            }
+        }
+        self.undo = Some(undo);
+        self.start_response();
     }
 
     /// The slot in `known` for `vocabulary`: its table, a new one, or one
@@ -133,6 +226,9 @@ impl TermStats {
                 );
                 self.surface.push(surface.into());
                 self.counts.resize(self.counts.len() + self.stride, 0);
+                if let Some(undo) = &mut self.undo {
+                    undo.created.push(hash);
+                }
                 id
             }
         }
@@ -177,6 +273,12 @@ impl TermStats {
                             known.resize(word as usize + 1, UNSEEN);
                         }
                         known[word as usize] = id;
+                        if let Some(undo) = &mut self.undo
+                            && id != NOT_COUNTED
+                            && id >= undo.rows_before
+                        {
+                            undo.remembered.push((tokens.vocabulary(), word));
+                        }
                     }
                     if id == NOT_COUNTED {
                         continue;
@@ -199,9 +301,16 @@ impl TermStats {
             for t in themes {
                 row[2 + *t] += 1;
             }
+            if let Some(undo) = &mut self.undo {
+                undo.counted.push(id as u32);
+            }
         }
         if let Some(s) = slot {
             self.known[s].rows = known;
+        }
+        if let Some(undo) = &mut self.undo {
+            undo.themes.extend_from_slice(themes);
+            undo.units.push((undo.counted.len(), undo.themes.len()));
         }
     }
 
@@ -380,5 +489,79 @@ mod tests {
             assert_eq!(df("foster"), Some(1));
             assert_eq!(df("ofst"), twice_if(!first_at_wrap));
         }
+    }
+
+    /// A discarded response leaves the statistics as if it had never been
+    /// added: counts, the stems only it brought, and the surface form of a
+    /// stem it met first; remembered words are looked up afresh.
+    #[test]
+    fn a_discarded_response_leaves_no_trace() {
+        let tokeniser = Tokeniser::new();
+        let kept = [
+            "Kinship carers need an allowance from the council.",
+            "Foster placements break down when carers get no support.",
+        ]
+        .map(|t| tokeniser.tokenise(t));
+        // The discarded answers bring new stems (stepdad), a stem in
+        // another surface form than its later first kept one (hitting,
+        // then hits), and stems already counted (carers); the later texts
+        // meet their words again (a remembered row number left behind
+        // would count them into another stem's row).
+        let discarded = [
+            "My stepdad keeps hitting me every night.",
+            "Kinship carers like my nan are scared too.",
+        ]
+        .map(|t| tokeniser.tokenise(t));
+        let later = [
+            "He hits the carers' budget every year, hits it hard, hitting hardest.",
+            "Kinship carers and foster carers need respite, a stepdad said.",
+        ]
+        .map(|t| tokeniser.tokenise(t));
+        let summary = |stats: &TermStats| {
+            let mut rows: Vec<(String, String, Vec<u32>)> = stats
+                .rows()
+                .map(|(stem, id, c)| (stem.to_owned(), stats.surface[id].to_string(), c.to_vec()))
+                .collect();
+            rows.sort();
+            let key_terms: Vec<Vec<(String, u64, String)>> = stats
+                .key_terms(50)
+                .into_iter()
+                .map(|ts| {
+                    ts.into_iter()
+                        .map(|k| (k.term, k.units, k.z.to_string()))
+                        .collect()
+                })
+                .collect();
+            (rows, key_terms, stats.units_per_theme.clone())
+        };
+        let mut clean = TermStats::new(2).undoable();
+        let mut dirty = TermStats::new(2).undoable();
+        for stats in [&mut clean, &mut dirty] {
+            for (i, tokens) in kept.iter().enumerate() {
+                stats.start_response();
+                stats.add(tokens, &[i % 2]);
+            }
+        }
+        dirty.start_response();
+        dirty.add(&discarded[0], &[0, 1]);
+        dirty.add(&discarded[1], &[0]);
+        dirty.discard_response();
+        assert_eq!(summary(&dirty), summary(&clean));
+        assert!(!dirty.rows().any(|(stem, _, _)| stem == "stepdad"));
+        for stats in [&mut clean, &mut dirty] {
+            for tokens in &later {
+                stats.start_response();
+                stats.add(tokens, &[0, 1]);
+            }
+        }
+        assert_eq!(summary(&dirty), summary(&clean));
+        let hit = dirty.rows().find(|(stem, _, _)| *stem == "hit").unwrap();
+        assert_eq!(&*dirty.surface[hit.1], "hits");
+        // What was kept before the discard stays when the next is discarded.
+        dirty.start_response();
+        dirty.add(&discarded[0], &[1]);
+        dirty.discard_response();
+        dirty.start_response();
+        assert_eq!(summary(&dirty), summary(&clean));
     }
 }

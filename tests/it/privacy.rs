@@ -279,3 +279,115 @@ fn search_output_is_redacted_unless_asked() {
             .contains("jane.doe@example.org")
     );
 }
+
+/// Every cell of every sheet of a workbook, one per line.
+fn xlsx_text(path: &std::path::Path) -> String {
+    use calamine::Reader;
+    let mut book = calamine::open_workbook_auto(path).unwrap();
+    let mut text = String::new();
+    for name in book.sheet_names() {
+        for row in book.worksheet_range(&name).unwrap().rows() {
+            for cell in row {
+                text.push_str(&cell.to_string());
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
+/// The reports of a run, as text: summary.md, report.html, report.json and
+/// every cell of report.xlsx.
+fn published(out: &std::path::Path) -> [(&'static str, String); 4] {
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    [
+        ("summary.md", read("summary.md")),
+        ("report.html", read("report.html")),
+        ("report.json", read("report.json")),
+        ("report.xlsx", xlsx_text(&out.join("report.xlsx"))),
+    ]
+}
+
+fn report_json(out: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// Every key term of every theme.
+fn key_terms(report: &serde_json::Value) -> Vec<String> {
+    report["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["key_terms"].as_array().unwrap())
+        .map(|k| k["term"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A respondent with a flagged answer is quoted and summarised by none of
+/// their answers, whichever answer is the flagged one (the first, or a
+/// later one, after the earlier were already taken in).
+#[test]
+fn no_answer_of_a_flagged_response_is_quoted_or_summarised() {
+    let dir = TempDir::new().unwrap();
+    let lines = [
+        serde_json::json!({"id": "a", "q1": "My stepdad hits me and I am scared to go home.",
+            "q2": "Kinship carers like my nan need an allowance."}),
+        serde_json::json!({"id": "z", "q1": "My nan is a kinship carer and she needs an allowance too.",
+            "q2": "My mum's boyfriend hits me when she is out."}),
+        serde_json::json!({"id": "b", "q1": "Foster care is fine.",
+            "q2": "Kinship carers deserve financial support and an allowance from the council."}),
+        serde_json::json!({"id": "c", "q1": "Children's homes are far from family.",
+            "q2": "Grandparents raising grandchildren through kinship care get no allowance."}),
+    ];
+    let body: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let input = write(dir.path(), "in.jsonl", body.join("\n"));
+    let out = dir.path().join("out");
+    thematic()
+        .args([
+            "run",
+            "--quiet",
+            "--text-field",
+            "q1",
+            "--text-field",
+            "q2",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let flagged: Vec<String> = read_jsonl(&out.join("restricted/flagged.jsonl"))
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(flagged, ["a", "z"], "one flagged in q1, one in q2");
+    let report = report_json(&out);
+    assert!(
+        report["campaigns"].as_array().unwrap().is_empty(),
+        "no campaign hides the answers instead"
+    );
+    let quoted: Vec<&str> = report["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["quotes"].as_array().unwrap())
+        .map(|q| q["id"].as_str().unwrap())
+        .collect();
+    assert!(quoted.contains(&"b"), "{quoted:?}");
+    assert!(
+        !quoted.contains(&"a") && !quoted.contains(&"z"),
+        "{quoted:?}"
+    );
+    for (name, body) in published(&out) {
+        for words in ["my nan", "My nan", "stepdad", "boyfriend"] {
+            assert!(!body.contains(words), "{words:?} in {name}");
+        }
+    }
+    // Both flagged respondents' kinship answers name "nan": with them
+    // counted it is a key term of Strengthening families.
+    assert!(
+        !key_terms(&report).iter().any(|t| t == "nan"),
+        "{:?}",
+        key_terms(&report)
+    );
+}
