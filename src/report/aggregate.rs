@@ -19,6 +19,8 @@ use crate::text::{Token, TokenizedText};
 const QUOTE_POOL: usize = 40;
 /// Quotes shown per theme.
 const QUOTES_PER_THEME: usize = 3;
+/// `Campaign::withheld` when a member is flagged.
+pub const WITHHELD_FLAGGED: &str = "flagged";
 /// The attribute used for crosstabs and quote spread when present.
 pub const DEFAULT_BY: &str = "respondent_type";
 
@@ -508,6 +510,8 @@ impl Aggregator {
         let mut member_ids: Vec<Vec<String>> =
             groups.iter().map(|m| Vec::with_capacity(m.len())).collect();
         let mut first_units: Vec<u64> = vec![0; groups.len()];
+        // Groups with a flagged member: no member's text is shown.
+        let mut group_flagged = vec![false; groups.len()];
         self.responses.scan(|position, r| {
             if let Some(g) = group_of[position] {
                 let ids = &mut member_ids[g as usize];
@@ -515,6 +519,9 @@ impl Aggregator {
                     first_units[g as usize] = r.first_unit;
                 }
                 ids.push(r.id.clone());
+                if !r.flags.is_empty() {
+                    group_flagged[g as usize] = true;
+                }
             }
             let mut themes: Vec<u16> = r.themes.iter().map(|(_, t)| *t).collect();
             themes.sort_unstable();
@@ -619,7 +626,7 @@ impl Aggregator {
                     Vec::new()
                 },
                 key_terms: key_terms[t].clone(),
-                quotes: self.pick_quotes(t, &group_of),
+                quotes: self.pick_quotes(t, &group_of, &group_flagged),
                 raised_most_by: raised,
             });
         }
@@ -678,18 +685,27 @@ impl Aggregator {
             campaigns: member_ids
                 .into_iter()
                 .zip(first_units)
+                .zip(group_flagged)
                 .enumerate()
-                .map(|(g, (members, first_unit))| {
-                    let text = text_of(first_unit).unwrap_or_default();
-                    let mut representative: String =
-                        redact(&display_safe(&text)).chars().take(400).collect();
-                    if representative.chars().count() >= 400 {
-                        representative.push('…');
-                    }
+                .map(|(g, ((members, first_unit), flagged))| {
+                    // A flagged member's text goes only to restricted/, and
+                    // its copies are that text: none of it is shown.
+                    let (representative, withheld) = if flagged {
+                        (None, Some(WITHHELD_FLAGGED.to_owned()))
+                    } else {
+                        let text = text_of(first_unit).unwrap_or_default();
+                        let mut representative: String =
+                            redact(&display_safe(&text)).chars().take(400).collect();
+                        if representative.chars().count() >= 400 {
+                            representative.push('…');
+                        }
+                        (Some(representative), None)
+                    };
                     Campaign {
                         id: format!("C{}", g + 1),
                         size: members.len() as u64,
                         representative,
+                        withheld,
                         members,
                     }
                 })
@@ -716,10 +732,18 @@ impl Aggregator {
         })
     }
 
-    /// Up to three quotes, strongest first, from different groups where possible.
-    fn pick_quotes(&mut self, theme: usize, group_of: &[Option<u32>]) -> Vec<Quote> {
+    /// Up to three quotes, strongest first, from different groups where
+    /// possible; none from a campaign with a flagged member (its copies
+    /// carry the flagged text).
+    fn pick_quotes(
+        &mut self,
+        theme: usize,
+        group_of: &[Option<u32>],
+        group_flagged: &[bool],
+    ) -> Vec<Quote> {
         let group = |c: &QuoteCandidate| group_of.get(c.record as usize).copied().flatten();
         let pool = &mut self.quotes[theme];
+        pool.retain(|c| group(c).is_none_or(|g| !group_flagged[g as usize]));
         pool.sort_by_key(QuoteCandidate::rank_key);
         let mut chosen: Vec<&QuoteCandidate> = Vec::new();
         let mut seen_text: Vec<&str> = Vec::new();

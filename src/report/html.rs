@@ -186,7 +186,16 @@ pub fn render(report: &Report) -> String {
                 @if !report.campaigns.is_empty() {
                     h2 { "Campaigns" }
                     p { "Identical or near-identical responses are grouped; each group counts once in “distinct submissions”." }
-                    ul { @for c in &report.campaigns { li { strong { (c.id) } ": " (c.size) " responses, beginning “" (esc_text(&c.representative.chars().take(160).collect::<String>())) "”" } } }
+                    ul {
+                        @for c in &report.campaigns {
+                            li { strong { (c.id) } ": " (c.size) " responses"
+                                @match (c.withheld_notice(), &c.representative) {
+                                    (None, Some(text)) => { ", beginning “" (esc_text(&text.chars().take(160).collect::<String>())) "”" }
+                                    (notice, _) => { ". " em { (notice.unwrap_or("Text withheld")) "." } }
+                                }
+                            }
+                        }
+                    }
                 }
                 h2 { "Responses per theme" }
                 (bar_chart(report, &order))

@@ -16,7 +16,7 @@ mod terms;
 mod write;
 mod xlsx;
 
-pub use aggregate::{Aggregator, DEFAULT_BY, TermStats, UnitInput};
+pub use aggregate::{Aggregator, DEFAULT_BY, TermStats, UnitInput, WITHHELD_FLAGGED};
 pub use write::{
     CodesCsv, write_codes_csv, write_html, write_json, write_summary_md, write_themes_csv,
 };
@@ -210,8 +210,23 @@ pub struct MinorityView {
 pub struct Campaign {
     pub id: String,
     pub size: u64,
-    pub representative: String,
+    /// The first member's text, redacted and cut to 400 characters; `None`
+    /// when it is withheld.
+    pub representative: Option<String>,
+    /// Why no member's text is shown: [`WITHHELD_FLAGGED`] when a member is
+    /// flagged (its text goes only to restricted/, and its copies are that
+    /// text). `None` when `representative` is shown.
+    pub withheld: Option<String>,
     pub members: Vec<String>,
+}
+
+impl Campaign {
+    /// What the reports say instead of the text when it is withheld.
+    pub fn withheld_notice(&self) -> Option<&'static str> {
+        self.withheld.as_ref().map(|_| {
+            "Text withheld because the group contains responses flagged for safeguarding review"
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

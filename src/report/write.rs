@@ -153,12 +153,17 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
     if !report.campaigns.is_empty() {
         let _ = writeln!(md, "## Campaigns\n");
         for c in &report.campaigns {
+            let shown = match (c.withheld_notice(), &c.representative) {
+                (None, Some(text)) => format!(
+                    "It begins: “{}”",
+                    markdown_inline(&text.chars().take(160).collect::<String>())
+                ),
+                (notice, _) => format!("{}.", notice.unwrap_or("Text withheld")),
+            };
             let _ = writeln!(
                 md,
-                "- **{}**: {} identical or near-identical responses, counted once in “distinct submissions”. It begins: “{}”",
-                c.id,
-                c.size,
-                markdown_inline(&c.representative.chars().take(160).collect::<String>())
+                "- **{}**: {} identical or near-identical responses, counted once in “distinct submissions”. {shown}",
+                c.id, c.size,
             );
         }
         md.push('\n');

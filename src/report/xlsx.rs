@@ -619,7 +619,11 @@ fn write_other_sheets(mut book: Workbook, report: &Report) -> Result<Vec<u8>, Xl
         sheet.write_string(r, 0, cell(&c.id))?;
         sheet.write_number(r, 1, c.size as f64)?;
         sheet.write_string(r, 2, cell(&c.members.join(", ")))?; // capped, see `cell`
-        sheet.write_string(r, 3, cell(&super::redact::redact(&c.representative)))?;
+        let begins = match (c.withheld_notice(), &c.representative) {
+            (None, Some(text)) => super::redact::redact(text),
+            (notice, _) => format!("({})", notice.unwrap_or("Text withheld")),
+        };
+        sheet.write_string(r, 3, cell(&begins))?;
     }
 
     book.save_to_buffer()

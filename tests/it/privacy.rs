@@ -323,6 +323,68 @@ fn key_terms(report: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Copies of a flagged response form a campaign; the campaign keeps its
+/// counts but shows no member's text (summary, HTML, workbook, JSON), and
+/// the flagged text gives no key terms.
+#[test]
+fn a_campaign_of_flagged_responses_is_counted_but_never_shown() {
+    let dir = TempDir::new().unwrap();
+    let disclosure =
+        "My stepdad hits me every night and I want a foster care placement away from him please";
+    let mut lines: Vec<String> = (0..3)
+        .map(|i| serde_json::json!({"id": format!("s{i}"), "text": disclosure}).to_string())
+        .collect();
+    for (i, text) in [
+        "Social workers have caseloads that are far too high to know the children they work with.",
+        "Ofsted should ask children in care what they think of the homes they live in.",
+        "Early help services closed in our town and families now wait until there is a crisis.",
+        "Care leavers need somewhere to live at eighteen and someone to call when things go wrong.",
+        "Foster carers need more support and training to keep children safe at home.",
+        "Children are not safe when the police and social workers do not share information.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        lines.push(serde_json::json!({"id": format!("o{i}"), "text": text}).to_string());
+    }
+    let input = write(dir.path(), "in.jsonl", lines.join("\n"));
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    assert_eq!(read_jsonl(&out.join("restricted/flagged.jsonl")).len(), 3);
+    let report = report_json(&out);
+    let campaign = &report["campaigns"][0];
+    assert_eq!(campaign["size"], 3);
+    assert_eq!(campaign["members"], serde_json::json!(["s0", "s1", "s2"]));
+    assert_eq!(campaign["representative"], serde_json::Value::Null);
+    assert_eq!(campaign["withheld"], "flagged");
+    assert_eq!(report["totals"]["distinct_submissions"], 7);
+    for (name, body) in published(&out) {
+        for words in ["stepdad", "hits me", "every night", "away from him"] {
+            assert!(!body.contains(words), "{words:?} in {name}");
+        }
+    }
+    let [(_, summary), (_, html), _, (_, xlsx)] = published(&out);
+    assert!(
+        summary.contains("- **C1**: 3 identical or near-identical responses, counted once in “distinct submissions”. Text withheld because the group contains responses flagged for safeguarding review."),
+        "{summary}"
+    );
+    assert!(html.contains("Text withheld because"));
+    assert!(xlsx.contains("Text withheld because"));
+    // Key terms come from unflagged responses alone: the disclosure's
+    // words occur in no other response.
+    let terms = key_terms(&report);
+    for word in [
+        "stepdad", "hits", "night", "away", "please", "every", "want",
+    ] {
+        assert!(!terms.iter().any(|t| t == word), "{word} in {terms:?}");
+    }
+}
+
 /// A respondent with a flagged answer is quoted and summarised by none of
 /// their answers, whichever answer is the flagged one (the first, or a
 /// later one, after the earlier were already taken in).
