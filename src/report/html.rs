@@ -6,9 +6,9 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::Report;
 use super::sanitize::display_safe;
-use super::write::theme_order;
+use super::write::{responses, shares_are, theme_counts, theme_order};
+use super::{Headline, Report};
 
 const CSS: &str = r#"
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.5}
@@ -36,24 +36,40 @@ fn bar_chart(report: &Report, order: &[usize]) -> Markup {
     let bar_w = 420.0;
     let row_h = 26.0;
     let height = row_h * order.len() as f64 + 10.0;
+    // Bars and their labels lead with the headline count.
+    let once = report.headline == Headline::CountOnce;
     let max = order
         .iter()
-        .map(|i| report.themes[*i].responses)
+        .map(|i| report.headline_count(&report.themes[*i]))
         .max()
         .unwrap_or(0)
         .max(1) as f64;
     html! {
-        svg class="chart" id="chart-themes" role="img" aria-label="Responses per theme"
+        svg class="chart" id="chart-themes" role="img" aria-label=(per_theme_title(report))
             width=(label_w + bar_w + 170.0) height=(height) xmlns="http://www.w3.org/2000/svg" {
             @for (row, &i) in order.iter().enumerate() {
                 @let th = &report.themes[i];
                 @let y = row as f64 * row_h + 5.0;
-                @let w = bar_w * th.responses as f64 / max;
+                @let w = bar_w * report.headline_count(th) as f64 / max;
                 text x=(label_w - 8.0) y=(y + 16.0) text-anchor="end" font-size="13" { (esc_text(&th.label)) }
                 rect x=(label_w) y=(y) width=(format!("{w:.1}")) height=(row_h - 8.0) fill="#4a6fa5" {}
-                text x=(label_w + w + 6.0) y=(y + 15.0) font-size="12" { (th.responses) " (" (pct(th.share)) "); " (th.distinct_submissions) " distinct" }
+                text x=(label_w + w + 6.0) y=(y + 15.0) font-size="12" {
+                    @if once {
+                        (th.distinct_submissions) " distinct (" (pct(th.distinct_share)) "); " (responses(th.responses))
+                    } @else {
+                        (th.responses) " (" (pct(th.share)) "); " (th.distinct_submissions) " distinct"
+                    }
+                }
             }
         }
+    }
+}
+
+/// The theme chart's title: what its bars count.
+fn per_theme_title(report: &Report) -> &'static str {
+    match report.headline {
+        Headline::CountAll => "Responses per theme",
+        Headline::CountOnce => "Distinct submissions per theme",
     }
 }
 
@@ -172,14 +188,14 @@ pub fn render(report: &Report) -> String {
             body {
                 h1 { (esc_text(&report.codebook.name)) ": summary of responses" }
                 p {
-                    strong { (super::write::responses(t.records_coded)) } " coded against " (report.themes.len()) " themes ("
+                    strong { (responses(t.records_coded)) } " coded against " (report.themes.len()) " themes ("
                     (t.records_read) " records read, " (t.records_rejected) " rejected). "
                     (t.responses_with_theme) " raised at least one theme, " (t.responses_without_theme)
-                    " raised none, " (t.empty_responses) " empty. Shares are of all " (t.records_coded) " coded responses."
+                    " raised none, " (t.empty_responses) " empty. " (shares_are(report))
                 }
                 @if report.flagged.count > 0 {
                     p class="note" {
-                        strong { (super::write::responses(report.flagged.count)) " flagged for safeguarding review" }
+                        strong { (responses(report.flagged.count)) " flagged for safeguarding review" }
                         ", not quoted or summarised here: listed in " code { (report.flagged.file) } "."
                     }
                 }
@@ -197,7 +213,7 @@ pub fn render(report: &Report) -> String {
                         }
                     }
                 }
-                h2 { "Responses per theme" }
+                h2 { (per_theme_title(report)) }
                 (bar_chart(report, &order))
                 @if let Some((attr, chart)) = &group_chart {
                     h2 { "Themes by " (esc_text(attr)) }
@@ -211,7 +227,7 @@ pub fn render(report: &Report) -> String {
                     @let th = &report.themes[i];
                     section id=(format!("theme-{}", th.id)) {
                         h2 { (esc_text(&th.label)) }
-                        p { strong { (th.responses) " responses (" (pct(th.share)) " of coded responses); " (th.distinct_submissions) " distinct submissions." } }
+                        p { strong { (theme_counts(report, th)) "." } }
                         @if let Some(c) = report.codebook.themes.get(i) { @if !c.description.is_empty() { p { em { (esc_text(&c.description)) } } } }
                         @if !th.raised_most_by.is_empty() {
                             p { "Raised most by: "

@@ -229,6 +229,26 @@ impl Campaign {
     }
 }
 
+impl Report {
+    /// The count the headline uses for a theme: responses, or distinct
+    /// submissions with `--campaigns count-once`.
+    pub fn headline_count(&self, theme: &ThemeCount) -> u64 {
+        match self.headline {
+            Headline::CountAll => theme.responses,
+            Headline::CountOnce => theme.distinct_submissions,
+        }
+    }
+
+    /// The headline count's share: of coded responses, or of distinct
+    /// submissions with `--campaigns count-once`.
+    pub fn headline_share(&self, theme: &ThemeCount) -> f64 {
+        match self.headline {
+            Headline::CountAll => theme.share,
+            Headline::CountOnce => theme.distinct_share,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RejectSummary {
     pub count: u64,

@@ -137,9 +137,11 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
     );
     let _ = writeln!(
         md,
-        "{} raised at least one theme; {} raised none of them; {} empty. \
-         Shares below are of all {} coded responses.\n",
-        t.responses_with_theme, t.responses_without_theme, t.empty_responses, t.records_coded
+        "{} raised at least one theme; {} raised none of them; {} empty. {}\n",
+        t.responses_with_theme,
+        t.responses_without_theme,
+        t.empty_responses,
+        shares_are(report)
     );
     if report.flagged.count > 0 {
         let _ = writeln!(
@@ -169,12 +171,11 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
         md.push('\n');
     }
     let _ = writeln!(md, "## Themes at a glance\n");
-    let once = report.headline == Headline::CountOnce;
-    if once {
+    if report.headline == Headline::CountOnce {
         let _ = writeln!(
             md,
-            "Ordered by distinct submissions (each campaign counted once); shares are of {} distinct submissions.\n",
-            t.distinct_submissions
+            "Ordered by distinct submissions (each campaign counted once); shares are of {}.\n",
+            distinct(t.distinct_submissions)
         );
     }
     let _ = writeln!(
@@ -190,20 +191,14 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
             markdown_inline(&th.label),
             th.responses,
             th.distinct_submissions,
-            pct(if once { th.distinct_share } else { th.share })
+            pct(report.headline_share(th))
         );
     }
     md.push('\n');
     for &i in &order {
         let th = &report.themes[i];
         let _ = writeln!(md, "## {}\n", markdown_inline(&th.label));
-        let _ = writeln!(
-            md,
-            "**{} ({} of coded responses); {} distinct submissions.**",
-            responses(th.responses),
-            pct(th.share),
-            th.distinct_submissions
-        );
+        let _ = writeln!(md, "**{}.**", theme_counts(report, th));
         if let Some(desc) = report.codebook.themes.get(i).map(|c| &c.description)
             && !desc.is_empty()
         {
@@ -307,13 +302,7 @@ pub fn write_summary_md(report: &Report) -> Vec<u8> {
 /// Themes in headline order: descending count (responses, or distinct
 /// submissions with `--campaigns count-once`), codebook order on ties.
 pub fn theme_order(report: &Report) -> Vec<usize> {
-    let key = |i: usize| {
-        let th = &report.themes[i];
-        match report.headline {
-            Headline::CountAll => th.responses,
-            Headline::CountOnce => th.distinct_submissions,
-        }
-    };
+    let key = |i: usize| report.headline_count(&report.themes[i]);
     let mut order: Vec<usize> = (0..report.themes.len()).collect();
     order.sort_by(|a, b| key(*b).cmp(&key(*a)).then_with(|| a.cmp(b)));
     order
@@ -325,10 +314,56 @@ pub fn write_html(report: &Report) -> Vec<u8> {
 
 /// "1 response", "2 responses".
 pub(super) fn responses(n: impl Into<u64>) -> String {
-    let n = n.into();
+    counted(n.into(), "response", "responses")
+}
+
+/// "1 distinct submission", "2 distinct submissions".
+pub(super) fn distinct(n: u64) -> String {
+    counted(n, "distinct submission", "distinct submissions")
+}
+
+/// `n` and the noun in its number.
+fn counted(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
-        "1 response".to_owned()
+        format!("1 {one}")
     } else {
-        format!("{n} responses")
+        format!("{n} {many}")
+    }
+}
+
+/// What the headline shares are of, as a sentence: of every coded response,
+/// or (`--campaigns count-once`) of distinct submissions.
+pub(super) fn shares_are(report: &Report) -> String {
+    let t = &report.totals;
+    match report.headline {
+        Headline::CountAll => format!(
+            "Shares below are of all {}.",
+            counted(t.records_coded, "coded response", "coded responses")
+        ),
+        Headline::CountOnce => format!(
+            "Each campaign group counts once: shares below are of {}, not of all {}.",
+            distinct(t.distinct_submissions),
+            counted(t.records_coded, "coded response", "coded responses")
+        ),
+    }
+}
+
+/// A theme's counts, the headline's first: "6 responses (85.7% of coded
+/// responses); 5 distinct submissions", or with `--campaigns count-once`
+/// "5 distinct submissions (80.0% of distinct submissions); 6 responses".
+pub(super) fn theme_counts(report: &Report, th: &super::ThemeCount) -> String {
+    match report.headline {
+        Headline::CountAll => format!(
+            "{} ({} of coded responses); {}",
+            responses(th.responses),
+            pct(th.share),
+            distinct(th.distinct_submissions)
+        ),
+        Headline::CountOnce => format!(
+            "{} ({} of distinct submissions); {}",
+            distinct(th.distinct_submissions),
+            pct(th.distinct_share),
+            responses(th.responses)
+        ),
     }
 }

@@ -543,8 +543,11 @@ fn write_other_sheets(mut book: Workbook, report: &Report) -> Result<Vec<u8>, Xl
         notes_row,
         0,
         format!(
-            "{} responses coded ({} records read, {} rejected); shares are of coded responses.",
-            report.totals.records_coded, report.totals.records_read, report.totals.records_rejected
+            "{} responses coded ({} records read, {} rejected); “share” is of coded responses, “distinct share” of {} distinct submissions (each campaign counted once).",
+            report.totals.records_coded,
+            report.totals.records_read,
+            report.totals.records_rejected,
+            report.totals.distinct_submissions
         ),
     )?;
     // One Codes row per coded response.

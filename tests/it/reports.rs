@@ -250,6 +250,88 @@ fn code_rewrites_what_run_wrote_attribute_columns_in_run_order() {
     }
 }
 
+/// `--campaigns count-once` puts distinct submissions first everywhere:
+/// every share in summary.md and report.html is of distinct submissions
+/// and says so, and counts of one read in the singular.
+#[test]
+fn count_once_shares_are_of_distinct_submissions_in_both_reports() {
+    let dir = TempDir::new().unwrap();
+    let letter = "We demand a legal duty to fund kinship carers and a national allowance for every family raising a relative's child.";
+    let mut lines: Vec<String> = (0..3)
+        .map(|i| {
+            serde_json::json!({"id": format!("c{i}"), "text": format!("Dear review, {letter} Thanks, person {i}")})
+                .to_string()
+        })
+        .collect();
+    for (i, text) in [
+        "Foster care placements move children too often.",
+        "Children's homes are far from family and foster placements break down.",
+        "Social workers have caseloads that are far too high.",
+        "Foster care and care leavers deserve better.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        lines.push(serde_json::json!({"id": format!("o{i}"), "text": text}).to_string());
+    }
+    let input = write(dir.path(), "in.jsonl", lines.join("\n"));
+    let run = |mode: &str| {
+        let out = dir.path().join(mode);
+        thematic()
+            .args(["run", "--quiet", "--campaigns", mode, "--out"])
+            .arg(&out)
+            .arg(&input)
+            .assert()
+            .success();
+        let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+        (report, read("summary.md"), read("report.html"))
+    };
+
+    // 7 coded responses, 5 distinct submissions; Care is 3 of each, Strengthening
+    // families 3 responses but 1 submission, Delivery 1 of each.
+    let (report, summary, html) = run("count-once");
+    assert_eq!(report["totals"]["distinct_submissions"], 5);
+    let shares = "Each campaign group counts once: shares below are of 5 distinct submissions, not of all 7 coded responses.";
+    assert!(summary.contains(shares), "{summary}");
+    assert!(html.contains(shares), "{html}");
+    assert!(summary.contains("shares are of 5 distinct submissions."));
+    assert!(summary.contains("| Care | 3 | 3 | 60.0% |"), "{summary}");
+    for body in [&summary, &html] {
+        assert!(
+            body.contains("3 distinct submissions (60.0% of distinct submissions); 3 responses.")
+        );
+        assert!(
+            body.contains("1 distinct submission (20.0% of distinct submissions); 3 responses."),
+            "Strengthening families"
+        );
+        assert!(
+            body.contains("1 distinct submission (20.0% of distinct submissions); 1 response.")
+        );
+        // No share of coded responses: 3 of 7, 1 of 7.
+        assert!(!body.contains("42.9%") && !body.contains("14.3%"));
+        assert!(!body.contains("1 distinct submissions") && !body.contains(" 1 responses"));
+    }
+    assert!(html.contains("Distinct submissions per theme"));
+    assert!(
+        html.contains("3 distinct (60.0%); 3 responses"),
+        "Care's bar"
+    );
+
+    // The default puts responses first, with shares of all coded responses.
+    let (_, summary, html) = run("count-all");
+    assert!(summary.contains("Shares below are of all 7 coded responses."));
+    assert!(html.contains("Shares below are of all 7 coded responses."));
+    assert!(summary.contains("| Care | 3 | 3 | 42.9% |"), "{summary}");
+    for body in [&summary, &html] {
+        assert!(body.contains("3 responses (42.9% of coded responses); 1 distinct submission."));
+        assert!(body.contains("1 response (14.3% of coded responses); 1 distinct submission."));
+        assert!(!body.contains("60.0%") && !body.contains("distinct submissions)"));
+        assert!(!body.contains("1 distinct submissions") && !body.contains(" 1 responses"));
+    }
+    assert!(html.contains("3 (42.9%); 1 distinct"));
+}
+
 /// Reject reasons are grouped by their wording without turning words such
 /// as UTF-8 into UTF-N, and an id shown in a reason is one kind whatever it
 /// holds.
