@@ -593,9 +593,7 @@ fn first_object_spans_lines(path: &Path) -> Result<bool, CorpusError> {
     }
     let mut values = serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>();
     Ok(match values.next() {
-        Some(Ok(serde_json::Value::Object(_))) => {
-            body[..values.byte_offset()].contains(&b'\n')
-        }
+        Some(Ok(serde_json::Value::Object(_))) => body[..values.byte_offset()].contains(&b'\n'),
         _ => false,
     })
 }
