@@ -346,12 +346,7 @@ impl Matcher {
                     });
                 }
                 let next = end as usize + 1;
-                // A phrase is words of one sentence: "leaving. Care staff"
-                // is not "leaving care".
-                if next < n
-                    && self.trie.has_children(node)
-                    && tokens.tokens()[next].sentence == tokens.tokens()[start].sentence
-                {
+                if next < n && self.trie.has_children(node) {
                     let span = self.span(tokens, next, numbered, memo, &mut own);
                     for k in span.start..span.end {
                         let p = if span.own {

@@ -5,9 +5,7 @@
 //!
 //! The pipeline tokenises each answer once, for coding, and hands tantivy the
 //! resulting terms as a compact *term wire* string ([`encode_terms`]): per
-//! word, `stem US surface RS`, with a GS before the first word of each new
-//! sentence (its position skips one, so phrases stay within a sentence).
-//! The `thematic-terms` tokenizer
+//! word, `stem US surface RS`. The `thematic-terms` tokenizer
 //! ([`TermWireTokenizer`]) only splits that string, reusing one token buffer,
 //! so indexing re-does no segmentation, lowercasing or stemming. The
 //! `thematic` tokenizer ([`ThematicTokenizer`]) takes raw text through the
@@ -29,21 +27,12 @@ pub const SURFACE_MARK: char = '=';
 const UNIT_SEP: u8 = 0x1f;
 /// Ends a word on the wire.
 const RECORD_SEP: u8 = 0x1e;
-/// Before the first word of a new sentence: its position skips one, so a
-/// phrase query cannot match across a sentence break, as a codebook
-/// phrase cannot.
-const SENTENCE_SEP: u8 = 0x1d;
 
 /// The term wire string of a tokenised text. Words never contain control
 /// characters (UAX #29 breaks on them), so the separators are unambiguous.
 pub fn encode_terms(tokens: &TokenizedText) -> String {
     let mut wire = String::with_capacity(tokens.len() * 16);
-    let mut sentence = tokens.tokens().first().map_or(0, |t| t.sentence);
-    for (i, token) in tokens.tokens().iter().enumerate() {
-        if token.sentence != sentence {
-            sentence = token.sentence;
-            wire.push(char::from(SENTENCE_SEP));
-        }
+    for i in 0..tokens.len() {
         wire.push_str(tokens.stem(i));
         wire.push(char::from(UNIT_SEP));
         wire.push_str(tokens.lower(i));
@@ -79,13 +68,6 @@ impl<S: AsRef<str>> TokenStream for TermStream<S> {
         let bytes = wire.as_bytes();
         if self.at >= bytes.len() {
             return false;
-        }
-        if !self.surface_next && bytes[self.at] == SENTENCE_SEP {
-            self.at += 1;
-            self.position += 1;
-            if self.at >= bytes.len() {
-                return false;
-            }
         }
         let sep = if self.surface_next {
             RECORD_SEP
@@ -180,10 +162,6 @@ mod tests {
         );
         // "3,000" is one word (UAX #29 joins digits across a comma).
         assert_eq!(via_wire.last(), Some(&(4, "=times".to_owned())));
-        // A new sentence skips a position.
-        let two = terms(ThematicTokenizer.token_stream("Leaving. Care staff"));
-        let positions: Vec<usize> = two.iter().step_by(2).map(|t| t.0).collect();
-        assert_eq!(positions, [0, 2, 3]);
         assert!(terms(TermWireTokenizer.token_stream("")).is_empty());
     }
 
@@ -194,19 +172,11 @@ mod tests {
         fn the_wire_gives_back_every_stem_and_surface(text in "[a-zA-Zé日本 ,.'’0-9ßΣς\\-]{0,80}") {
             let tokens = Tokeniser::shared().tokenise(&text);
             let wire = encode_terms(&tokens);
-            // A word's position is its index plus the sentence breaks before it.
-            let breaks_before = |i: usize| {
-                tokens.tokens()[..=i]
-                    .windows(2)
-                    .filter(|w| w[0].sentence != w[1].sentence)
-                    .count()
-            };
             let expected: Vec<(usize, String)> = (0..tokens.len())
                 .flat_map(|i| {
-                    let position = i + breaks_before(i);
                     [
-                        (position, tokens.stem(i).to_owned()),
-                        (position, format!("{SURFACE_MARK}{}", tokens.lower(i))),
+                        (i, tokens.stem(i).to_owned()),
+                        (i, format!("{SURFACE_MARK}{}", tokens.lower(i))),
                     ]
                 })
                 .collect();

@@ -116,27 +116,6 @@ fn operators_find_exactly_what_they_say() {
 }
 
 #[test]
-fn a_phrase_search_stays_within_a_sentence_as_a_codebook_phrase_does() {
-    let dir = TempDir::new().unwrap();
-    let lines = [
-        r#"{"id":"across","text":"It was hard leaving. Care staff were kind."}"#,
-        r#"{"id":"within","text":"Leaving care at 18 was hard."}"#,
-    ];
-    let input = write(dir.path(), "in.jsonl", lines.join("\n"));
-    let out = dir.path().join("out");
-    run_ok(&input, &out);
-    assert_eq!(search(&out, &["\"leaving care\""]).0, ["within"]);
-    // Both words, anywhere: both responses.
-    assert_eq!(search(&out, &["leaving care"]).0, ["across", "within"]);
-    // A sentence break counts as one word of distance.
-    assert_eq!(search(&out, &["NEAR/1(leaving care)"]).0, ["within"]);
-    assert_eq!(
-        search(&out, &["NEAR/2(leaving care)"]).0,
-        ["across", "within"]
-    );
-}
-
-#[test]
 fn a_query_typed_with_decomposed_accents_finds_the_word_however_it_was_written() {
     let dir = TempDir::new().unwrap();
     let lines = [
