@@ -497,8 +497,12 @@ fn run(args: RunArgs) -> Result<u8> {
     let classifier = Classifier::new(codebook)?;
     let settings = run_settings(args, threads);
     let outcome = pipeline::run(&settings, &classifier, &codebook_text)?;
+    let code = if outcome.records_rejected > 0 { 1 } else { 0 };
+    // `code` and `report` exit 0 whatever the run rejected; only `run`
+    // reports rejects in its exit code, closed stdout or not.
+    EXIT_ON_CLOSED_STDOUT.store(code, std::sync::atomic::Ordering::Relaxed);
     print_outcome(&outcome);
-    Ok(if outcome.records_rejected > 0 { 1 } else { 0 })
+    Ok(code)
 }
 
 fn run_settings(args: RunArgs, threads: usize) -> RunSettings {
@@ -522,9 +526,6 @@ fn run_settings(args: RunArgs, threads: usize) -> RunSettings {
 }
 
 fn print_outcome(o: &Outcome) {
-    if o.records_rejected > 0 {
-        EXIT_ON_CLOSED_STDOUT.store(1, std::sync::atomic::Ordering::Relaxed);
-    }
     let out = o.out.display();
     println!(
         "read {} records = {} coded + {} rejected ({} response×question units)",

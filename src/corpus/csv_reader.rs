@@ -111,7 +111,10 @@ impl Read for CountingReader {
             if base == 0 && buf[..n].starts_with(b"\xef\xbb\xbf") {
                 t.bom = true;
             }
-            for (i, &b) in buf[..n].iter().enumerate() {
+            // The csv crate strips a BOM before parsing: a quote right after
+            // it opens the first field, so quoting starts after it here too.
+            let skip = if base == 0 && t.bom { 3 } else { 0 };
+            for (i, &b) in buf[..n].iter().enumerate().skip(skip) {
                 t.see(base + i as u64, b);
             }
             t.bytes += n as u64;

@@ -159,7 +159,13 @@ impl TermStats {
             (counted_from, themes_from) = (counted_end, themes_end);
         }
         for &hash in &undo.created {
-            if let Ok(entry) = self.ids.find_entry(hash, |r| r.id >= rows_before) {
+            // The table compares only a few bits of the hash before asking
+            // this closure: the full hash must match too, or another stem
+            // made in the same response would be removed in its place.
+            if let Ok(entry) = self
+                .ids
+                .find_entry(hash, |r| r.hash == hash && r.id >= rows_before)
+            {
                 entry.remove();
             }
         }
@@ -563,5 +569,53 @@ mod tests {
         dirty.discard_response();
         dirty.start_response();
         assert_eq!(summary(&dirty), summary(&clean));
+    }
+
+    /// Discarding a response that made thousands of stems removes exactly
+    /// those, and the same stems met again count as in a table that never
+    /// saw them. (Removal checks the whole hash; the old check passed this
+    /// test too, since removals within one probe group swap harmlessly, so
+    /// it guards the property, not that one line.)
+    #[test]
+    fn discarding_many_new_stems_removes_each_one_s_own_entry() {
+        let tokeniser = Tokeniser::new();
+        let words: Vec<String> = (0..3000u32)
+            .map(|i| {
+                let letters: String = [i / 676, i / 26 % 26, i % 26]
+                    .iter()
+                    .map(|&d| char::from(b'a' + d as u8))
+                    .collect();
+                format!("zq{letters}x")
+            })
+            .collect();
+        let many = tokeniser.tokenise(&words.join(" "));
+        let kept = tokeniser.tokenise("Kinship carers need an allowance.");
+        let mut clean = TermStats::new(1).undoable();
+        let mut dirty = TermStats::new(1).undoable();
+        for stats in [&mut clean, &mut dirty] {
+            stats.start_response();
+            stats.add(&kept, &[0]);
+        }
+        dirty.start_response();
+        dirty.add(&many, &[0]);
+        dirty.discard_response();
+        for stats in [&mut clean, &mut dirty] {
+            stats.start_response();
+            stats.add(&many, &[0]);
+            stats.start_response();
+        }
+        let rows = |stats: &TermStats| {
+            let mut rows: Vec<(String, Vec<u32>)> = stats
+                .rows()
+                .map(|(stem, _, c)| (stem.to_owned(), c.to_vec()))
+                .collect();
+            rows.sort();
+            rows
+        };
+        assert_eq!(
+            rows(&dirty).len(),
+            3000 + rows(&TermStats::new(1)).len() + 4
+        );
+        assert_eq!(rows(&dirty), rows(&clean));
     }
 }

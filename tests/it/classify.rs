@@ -42,6 +42,15 @@ fn phrase_matches_consecutive_tokens_only() {
 }
 
 #[test]
+fn a_phrase_runs_across_a_line_break() {
+    // Hard-wrapped answers break lines mid-phrase; a safeguarding phrase
+    // split by one must still flag (a session's sentence rule lost these).
+    let c = one_theme("keywords = [\"leaving care\", \"not safe at home\"]");
+    assert!(fires(&c, "Then I was leaving\ncare at 18."));
+    assert!(fires(&c, "I am not safe at\r\nhome."));
+}
+
+#[test]
 fn prefix_wildcard_matches_surface_prefixes() {
     let c = one_theme("keywords = [\"educat*\"]");
     assert!(fires(&c, "Education matters"));

@@ -237,3 +237,44 @@ fn a_by_attribute_the_responses_lack_is_a_warning_naming_those_they_have() {
     );
     assert!(!run("region").contains("warning"));
 }
+
+/// Standard output already closed when the command starts: `run` still
+/// exits 1 for its rejects, `report` 0 as it always does.
+#[test]
+fn closed_stdout_keeps_each_command_s_own_exit_code() {
+    let dir = TempDir::new().unwrap();
+    let input = write(
+        dir.path(),
+        "in.jsonl",
+        "{\"id\":\"a\",\"text\":\"foster care\"}\nnot json\n",
+    );
+    let out = dir.path().join("out");
+    let exit_with_closed_stdout = |args: &[&std::ffi::OsStr]| {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("thematic"))
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        output.status.code()
+    };
+    let run: [&std::ffi::OsStr; 5] = [
+        "run".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        input.as_os_str(),
+    ];
+    assert_eq!(exit_with_closed_stdout(&run), Some(1));
+    let report: [&std::ffi::OsStr; 4] = [
+        "report".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    assert_eq!(exit_with_closed_stdout(&report), Some(0));
+}

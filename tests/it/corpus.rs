@@ -351,6 +351,17 @@ fn a_column_named_twice_or_a_text_field_missing_from_the_header_stops_the_run() 
 }
 
 #[test]
+fn a_quoted_first_field_after_a_bom_is_no_unclosed_quote() {
+    let dir = TempDir::new().unwrap();
+    let csv = "\u{feff}\"note, quoted\",text\n1,hello there\n2,another reply";
+    let path = write(dir.path(), "r.csv", csv);
+    let (records, rejects) = read(&path, ReadOptions::default());
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].line, 3);
+}
+
+#[test]
 fn old_mac_line_ends_are_line_ends() {
     let dir = TempDir::new().unwrap();
     let csv = "text,region\rfoster care,London\rplacement,North,extra\rok,South\r";
