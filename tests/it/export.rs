@@ -302,20 +302,7 @@ fn ndjson_export_has_one_document_per_unflagged_response_with_its_themes() {
     ];
     let input = write(dir.path(), "in.jsonl", lines.join("\n"));
     let out = dir.path().join("out");
-    thematic()
-        .args([
-            "run",
-            "--quiet",
-            "--text-field",
-            "q1",
-            "--text-field",
-            "q2",
-            "--out",
-        ])
-        .arg(&out)
-        .arg(&input)
-        .assert()
-        .success();
+    crate::util::run_ok_with(&input, &out, &["--text-field", "q1", "--text-field", "q2"]);
     thematic()
         .args(["export", "--format", "ndjson", "--out"])
         .arg(&out)

@@ -404,20 +404,7 @@ fn no_answer_of_a_flagged_response_is_quoted_or_summarised() {
     let body: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     let input = write(dir.path(), "in.jsonl", body.join("\n"));
     let out = dir.path().join("out");
-    thematic()
-        .args([
-            "run",
-            "--quiet",
-            "--text-field",
-            "q1",
-            "--text-field",
-            "q2",
-            "--out",
-        ])
-        .arg(&out)
-        .arg(&input)
-        .assert()
-        .success();
+    crate::util::run_ok_with(&input, &out, &["--text-field", "q1", "--text-field", "q2"]);
     let flagged: Vec<String> = read_jsonl(&out.join("restricted/flagged.jsonl"))
         .iter()
         .map(|l| l["id"].as_str().unwrap().to_owned())

@@ -59,8 +59,15 @@ pub fn themes_of(classifier: &thematic::classify::Classifier, text: &str) -> Vec
 
 /// `thematic run --quiet --out OUT INPUT`, which must succeed.
 pub fn run_ok(input: &Path, out: &Path) {
+    run_ok_with(input, out, &[]);
+}
+
+/// `run_ok` with extra flags, such as `--text-field q1 --text-field q2`.
+pub fn run_ok_with(input: &Path, out: &Path, flags: &[&str]) {
     thematic()
-        .args(["run", "--quiet", "--out"])
+        .args(["run", "--quiet"])
+        .args(flags)
+        .arg("--out")
         .arg(out)
         .arg(input)
         .assert()
