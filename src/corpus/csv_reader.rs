@@ -57,7 +57,13 @@ enum Quoting {
 impl LineTracker {
     /// 1-based line of the byte at `offset`.
     fn line_of(&mut self, offset: u64) -> u64 {
-        let offset = offset + if self.bom { 3 } else { 0 };
+        let raw = offset + if self.bom { 3 } else { 0 };
+        self.line_of_raw(raw)
+    }
+
+    /// 1-based line of the byte at `raw`, counted in the file's own bytes
+    /// (a BOM included), as the quote tracker counts them.
+    fn line_of_raw(&mut self, offset: u64) -> u64 {
         let before = self.breaks.partition_point(|&n| n < offset);
         self.breaks.drain(..before);
         self.forgotten += before as u64;
@@ -183,10 +189,7 @@ impl CsvReader {
 
     /// 1-based line of a raw byte offset (BOM included).
     fn line_at_raw(&self, raw: u64) -> u64 {
-        self.lines.lock().map_or(0, |mut t| {
-            let bom = if t.bom { 3 } else { 0 };
-            t.line_of(raw.saturating_sub(bom))
-        })
+        self.lines.lock().map_or(0, |mut t| t.line_of_raw(raw))
     }
 
     pub fn bytes_read(&self) -> u64 {
