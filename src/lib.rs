@@ -9,7 +9,7 @@
 //!
 //! | module       | what it is for                                              |
 //! |--------------|-------------------------------------------------------------|
-//! | [`corpus`]   | JSONL/CSV readers, NFC normalisation, rejects               |
+//! | [`corpus`]   | JSONL/CSV/XLSX readers, NFC ids and attributes, rejects     |
 //! | [`text`]     | the one tokeniser (words, stems, sentences, offsets)        |
 //! | [`codebook`] | codebook TOML model and validation                          |
 //! | [`classify`] | keyword and rule classifiers, evidence                      |

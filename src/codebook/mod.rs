@@ -220,8 +220,9 @@ pub fn parse_item(source: &str, stem: bool, tokeniser: &Tokeniser) -> Result<Ite
             "`{source}`: the `*` must follow a word directly (\"leaver*\", not \"leaver *\")"
         ));
     }
-    // Texts are NFC-normalised as they are read; an item typed with
-    // decomposed accents (e + U+0301) must meet them in the same form.
+    // The tokeniser normalises each word it reads, in texts and items
+    // alike; normalising the item whole as well keeps its prefix (`*`) and
+    // anything else read off the body in the same form.
     let body = crate::corpus::nfc(body);
     let tokens = tokeniser.tokenise(&body);
     if tokens.is_empty() {

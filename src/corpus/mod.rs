@@ -381,7 +381,9 @@ impl CorpusReader {
             if let Some(q) = self.options.text_fields.iter().position(|f| f == name) {
                 present[q] = true;
                 match value {
-                    RawValue::Str(s) => answers[q] = Some(nfc(s)),
+                    // As written: evidence offsets point into the original
+                    // text; the tokeniser normalises each word it reads.
+                    RawValue::Str(s) => answers[q] = Some(s.clone()),
                     RawValue::Null => {}
                     other => {
                         return reject(format!(

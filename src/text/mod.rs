@@ -4,7 +4,8 @@
 //! everywhere.
 //!
 //! A token is a Unicode word (UAX #29 word boundaries, at least one
-//! alphanumeric character), lowercased, with curly apostrophes folded to `'`,
+//! alphanumeric character), NFC-normalised and lowercased, with curly
+//! apostrophes folded to `'`,
 //! stemmed with the Snowball English stemmer, numbered by sentence and clause,
 //! and located in the original text by byte *and* char (Unicode scalar)
 //! offsets. Stopwords are kept in the stream and only marked, so phrases such
@@ -25,6 +26,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 use unicode_segmentation::UnicodeSegmentation;
 
 /// The bundled English stopword list (`stopwords/en.txt`).
@@ -922,11 +924,19 @@ fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
 const CLAUSE_OPENERS: &[&str] = &["but", "however", "although", "though", "whereas", "instead"];
 
 /// Lowercase `word` into `out`, folding typographic apostrophes to `'` so
-/// "children’s" and "children's" are the same token.
+/// "children’s" and "children's" are the same token. A word not in NFC is
+/// normalised first: texts are tokenised as written (offsets point into the
+/// original), yet "café" typed as `e` + U+0301 is the same word as "café".
 fn push_lower_folded(word: &str, out: &mut String) {
     if word.is_ascii() {
         out.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
         return;
+    }
+    if is_nfc_quick(word.chars()) != IsNormalized::Yes {
+        let composed: String = word.nfc().collect();
+        if composed != word {
+            return push_lower_folded(&composed, out);
+        }
     }
     for c in word.chars() {
         match c {

@@ -278,3 +278,49 @@ fn closed_stdout_keeps_each_command_s_own_exit_code() {
     ];
     assert_eq!(exit_with_closed_stdout(&report), Some(0));
 }
+
+#[test]
+fn evidence_offsets_slice_the_text_as_written_even_with_decomposed_accents() {
+    let dir = TempDir::new().unwrap();
+    let codebook = write(
+        dir.path(),
+        "cb.toml",
+        "name = \"t\"\nversion = \"1\"\n[[theme]]\nid = \"care\"\nlabel = \"Care\"\n\
+         keywords = [\"caf\u{e9}\", \"foster care\"]\n",
+    );
+    // Two decomposed accents before "foster care": in NFC it would start
+    // two chars earlier.
+    let text = "Rene\u{301}e and Jose\u{301} met at a cafe\u{301}; foster care came later.";
+    let input = write(
+        dir.path(),
+        "in.jsonl",
+        format!("{}\n", serde_json::json!({"id": "a", "text": text})),
+    );
+    let out = dir.path().join("out");
+    thematic()
+        .args(["run", "--quiet", "--codebook"])
+        .arg(&codebook)
+        .arg("--out")
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let chars: Vec<char> = text.chars().collect();
+    let codes = read_jsonl(&out.join("codes.jsonl"));
+    let spans = codes[0]["evidence"]["care"].as_array().unwrap();
+    let slices: Vec<(String, String)> = spans
+        .iter()
+        .map(|e| {
+            let (start, end) = (e["start"].as_u64().unwrap(), e["end"].as_u64().unwrap());
+            let slice: String = chars[start as usize..end as usize].iter().collect();
+            (slice, e["text"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        slices,
+        [
+            ("cafe\u{301}".to_owned(), "cafe\u{301}".to_owned()),
+            ("foster care".to_owned(), "foster care".to_owned()),
+        ]
+    );
+}

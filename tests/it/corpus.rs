@@ -181,15 +181,23 @@ fn invalid_utf8_in_one_record_only_rejects_that_record() {
 }
 
 #[test]
-fn text_is_nfc_normalised() {
+fn text_is_kept_as_written_and_ids_and_attributes_are_nfc() {
+    // Evidence offsets point into the original text, so the text is not
+    // normalised (the tokeniser normalises each word); ids and attribute
+    // values, which are compared and grouped, are.
     let dir = TempDir::new().unwrap();
     let path = write(
         dir.path(),
         "r.jsonl",
-        "{\"id\":\"a\",\"text\":\"e\u{0301}cole\"}\n",
+        "{\"id\":\"Rene\u{0301}\",\"region\":\"I\u{0302}le\",\"text\":\"e\u{0301}cole\"}\n",
     );
     let (records, _) = read(&path, ReadOptions::default());
-    assert_eq!(records[0].answers[0].as_deref(), Some("\u{e9}cole"));
+    assert_eq!(records[0].answers[0].as_deref(), Some("e\u{0301}cole"));
+    assert_eq!(records[0].id, "Ren\u{e9}");
+    assert_eq!(
+        records[0].attributes,
+        [("region".to_owned(), "\u{ce}le".to_owned())]
+    );
 }
 
 #[test]

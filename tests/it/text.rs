@@ -19,7 +19,8 @@ proptest! {
             prop_assert!(by_bytes.chars().any(char::is_alphanumeric));
             prop_assert!(t.byte_start as usize >= last_end);
             last_end = t.byte_end as usize;
-            let folded: String = by_bytes
+            // Each word is normalised (NFC) before lowercasing.
+            let folded: String = thematic::corpus::nfc(by_bytes)
                 .chars()
                 .flat_map(char::to_lowercase)
                 .map(|c| if matches!(c, '’' | '‘' | 'ʼ' | '＇') { '\'' } else { c })
@@ -27,6 +28,23 @@ proptest! {
             prop_assert_eq!(folded.as_str(), toks.lower(i));
             prop_assert!(!toks.stem(i).is_empty());
         }
+    }
+
+    /// A text and its NFC form are the same words, as the index and the
+    /// codebook see them: same lowercased forms, stems and sentences. Only
+    /// the offsets differ, each slicing its own text.
+    #[test]
+    fn a_text_and_its_nfc_form_are_the_same_words(
+        text in "[a-zA-Zé\u{0301}\u{0302}\u{0327}\u{212B}Å\u{1100}\u{1161}\u{11A8}가 .,\n]{0,80}",
+    ) {
+        let composed = thematic::corpus::nfc(&text);
+        let (a, b) = (Tokeniser::shared().tokenise(&text), Tokeniser::shared().tokenise(&composed));
+        let words = |t: &thematic::text::TokenizedText| -> Vec<(String, String, u32)> {
+            (0..t.len())
+                .map(|i| (t.lower(i).to_owned(), t.stem(i).to_owned(), t.tokens()[i].sentence))
+                .collect()
+        };
+        prop_assert_eq!(words(&a), words(&b));
     }
 
     /// Word numbers name lowercased words: within one vocabulary, two
