@@ -23,6 +23,13 @@ pub(crate) struct CsvReader {
 /// exports), as it does for the csv crate. Offsets before the last record
 /// asked about are forgotten, so memory stays bounded.
 ///
+/// The csv crate skips blank lines itself and gives the record after them
+/// the offset where they began, so the tracker also keeps each run of
+/// line-break bytes: a record starting inside one starts where it ends
+/// (its line is the record's, not the first blank line's), and whether
+/// that byte is a quote tells a quoted empty field (`""`, a record) from a
+/// line of spaces (blank).
+///
 /// It also follows the csv crate's quoting, byte by byte, to tell where a
 /// quote opened that the file never closes: the csv crate reads such a
 /// field to the end of the file, swallowing every later row.
@@ -41,6 +48,19 @@ struct LineTracker {
     quote_opened_at: u64,
     /// The source has no more bytes.
     at_end: bool,
+    /// Runs of line-break bytes not yet passed by a record.
+    runs: VecDeque<BreakRun>,
+    /// The last byte seen was `\r` or `\n` (the last run is still growing).
+    in_run: bool,
+}
+
+/// Consecutive `\r`/`\n` bytes: offsets `start..end` (raw, BOM included).
+#[derive(Clone, Copy)]
+struct BreakRun {
+    start: u64,
+    end: u64,
+    /// The byte after the run is a `"`.
+    quote_after: bool,
 }
 
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -55,12 +75,6 @@ enum Quoting {
 }
 
 impl LineTracker {
-    /// 1-based line of the byte at `offset`.
-    fn line_of(&mut self, offset: u64) -> u64 {
-        let raw = offset + if self.bom { 3 } else { 0 };
-        self.line_of_raw(raw)
-    }
-
     /// 1-based line of the byte at `raw`, counted in the file's own bytes
     /// (a BOM included), as the quote tracker counts them.
     fn line_of_raw(&mut self, offset: u64) -> u64 {
@@ -70,7 +84,37 @@ impl LineTracker {
         self.forgotten + 1
     }
 
+    /// Where a record the csv crate places at `offset` really starts (past
+    /// the blank lines it skipped): its 1-based line, and whether its first
+    /// byte is a quote.
+    fn record_start(&mut self, offset: u64) -> (u64, bool) {
+        let raw = offset + if self.bom { 3 } else { 0 };
+        let passed = self.runs.partition_point(|r| r.end < raw);
+        self.runs.drain(..passed);
+        let (start, quoted) = match self.runs.front() {
+            Some(r) if r.start <= raw => (r.end, r.quote_after),
+            _ => (raw, false),
+        };
+        (self.line_of_raw(start), quoted)
+    }
+
     fn see(&mut self, at: u64, byte: u8) {
+        if byte == b'\r' || byte == b'\n' {
+            match self.runs.back_mut() {
+                Some(run) if self.in_run => run.end = at + 1,
+                _ => self.runs.push_back(BreakRun {
+                    start: at,
+                    end: at + 1,
+                    quote_after: false,
+                }),
+            }
+            self.in_run = true;
+        } else if self.in_run {
+            if let Some(run) = self.runs.back_mut() {
+                run.quote_after = byte == b'"';
+            }
+            self.in_run = false;
+        }
         let line_break = match byte {
             b'\r' => true,
             b'\n' => !self.after_cr,
@@ -202,7 +246,7 @@ impl CsvReader {
                 Ok(false) => return Ok(None),
                 Ok(true) => {}
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| self.line_at(p.byte()));
+                    let line = e.position().map_or(0, |p| self.record_start(p.byte()).0);
                     if let csv::ErrorKind::Io(io) = e.kind() {
                         return Err(CorpusError::Io {
                             path: self.name.clone(),
@@ -217,7 +261,7 @@ impl CsvReader {
                 }
             }
             let start = self.record.position().map_or(0, |p| p.byte());
-            let line = self.line_at(start);
+            let (line, quoted) = self.record_start(start);
             if let Some(opened) = self.unclosed_quote() {
                 // In this order: the tracker forgets the breaks before each
                 // offset asked about.
@@ -231,16 +275,22 @@ impl CsvReader {
                     ),
                 })));
             }
-            // A row of one empty field is a blank line, not a record.
-            if self.record.len() == 1 && self.record[0].iter().all(u8::is_ascii_whitespace) {
+            // A line of nothing but spaces is a blank line, not a record;
+            // a quoted empty field (`""`) is an empty answer.
+            if !quoted
+                && self.record.len() == 1
+                && self.record[0].iter().all(u8::is_ascii_whitespace)
+            {
                 continue;
             }
             return Ok(Some(self.convert(line)));
         }
     }
 
-    fn line_at(&self, byte: u64) -> u64 {
-        self.lines.lock().map_or(0, |mut t| t.line_of(byte))
+    fn record_start(&self, byte: u64) -> (u64, bool) {
+        self.lines
+            .lock()
+            .map_or((0, false), |mut t| t.record_start(byte))
     }
 
     fn convert(&self, line: u64) -> Result<RawRecord, Reject> {

@@ -447,3 +447,62 @@ proptest! {
         prop_assert_eq!(got_rejects, want_rejects);
     }
 }
+
+/// The csv crate skips blank lines itself, and a one-column row `""` came
+/// out as one empty field, which the reader took for a blank line: the
+/// response was dropped and not counted. A quoted field, however empty,
+/// is a record (an empty answer, as `1,` is in a two-column file); a line
+/// of spaces is still blank. The csv crate also placed the record after
+/// blank lines at the first of them, so its line was wrong.
+#[test]
+fn a_quoted_empty_row_in_a_one_column_csv_is_a_record() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "r.csv",
+        "text\nfoster care\n\"\"\n   \n\n\" \"\r\n\r\nplacement\n",
+    );
+    let (records, rejects) = read(&path, ReadOptions::default());
+    assert!(rejects.is_empty(), "{rejects:?}");
+    let got: Vec<(u64, Option<&str>)> = records
+        .iter()
+        .map(|r| (r.line, r.answers[0].as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, Some("foster care")),
+            (3, Some("")),
+            (6, Some(" ")),
+            (8, Some("placement")),
+        ]
+    );
+    // In a two-column file a lone `""` is a row of one field: a reject,
+    // not skipped; blank lines before a row do not shift its line.
+    let path = write(
+        dir.path(),
+        "two.csv",
+        "id,text\n1,foster care\n\n\n2,b,extra\n\"\"\n3,\n",
+    );
+    let (records, rejects) = read(&path, ReadOptions::default());
+    let lines: Vec<u64> = rejects.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [5, 6], "{rejects:?}");
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.id.as_str(), r.line, r.answers[0].as_deref()))
+            .collect::<Vec<_>>(),
+        [("1", 2, Some("foster care")), ("3", 7, Some(""))]
+    );
+    // Through the run: counted like any empty answer.
+    let out = dir.path().join("out");
+    crate::util::thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(dir.path().join("r.csv"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "read 4 records = 4 coded + 0 rejected",
+        ));
+}
