@@ -252,10 +252,7 @@ impl RowFeed {
             self.attributes = names.to_vec();
             let code_columns = aggregator.code_columns();
             self.code_columns = code_columns.len();
-            let header: Vec<String> = std::iter::once("id".to_owned())
-                .chain(names.iter().cloned())
-                .chain(code_columns)
-                .collect();
+            let header = crate::report::codes_header(names, &code_columns);
             self.csv = Some(CodesCsv::new(file, header.iter().map(String::as_str)));
             self.workbook = Some(StreamedWorkbook::start(header, self.spool_dir.clone()));
         }

@@ -264,6 +264,30 @@ pub struct FlaggedSummary {
     pub by_flag: Vec<(String, u64)>,
 }
 
+/// Column names of codes.csv and the Codes sheet: `id`, the attributes in
+/// order, then the 0/1 code columns, no name twice. `id` and the code
+/// columns (theme ids, or `question:theme`) keep their names, since they are
+/// what readers look up; an attribute whose name is `id`, a code column's
+/// or an earlier column's is written `attr:NAME` (prefixed again, should
+/// that be taken too).
+pub fn codes_header(attribute_names: &[String], code_columns: &[String]) -> Vec<String> {
+    let mut taken: std::collections::HashSet<&str> =
+        code_columns.iter().map(String::as_str).collect();
+    taken.insert("id");
+    let mut attributes: Vec<String> = Vec::with_capacity(attribute_names.len());
+    for name in attribute_names {
+        let mut column = name.clone();
+        while taken.contains(column.as_str()) || attributes.contains(&column) {
+            column.insert_str(0, "attr:");
+        }
+        attributes.push(column);
+    }
+    std::iter::once("id".to_owned())
+        .chain(attributes)
+        .chain(code_columns.iter().cloned())
+        .collect()
+}
+
 /// codes.csv's content: one row per response, stored flat (a 1,000,000-row
 /// table of small strings would otherwise dominate peak memory).
 #[derive(Clone, Debug, Default)]
@@ -287,11 +311,10 @@ pub struct ResponseRows {
 impl ResponseRows {
     pub const ABSENT: u32 = u32::MAX;
 
-    /// Column names of codes.csv and the Codes sheet: id, attributes, codes.
-    pub fn header(&self) -> impl Iterator<Item = &str> {
-        std::iter::once("id")
-            .chain(self.attribute_names.iter().map(String::as_str))
-            .chain(self.theme_columns.iter().map(String::as_str))
+    /// Column names of codes.csv and the Codes sheet: id, attributes, codes
+    /// ([`codes_header`]).
+    pub fn header(&self) -> Vec<String> {
+        codes_header(&self.attribute_names, &self.theme_columns)
     }
 
     /// Number of rows (responses).

@@ -56,7 +56,8 @@ pub fn write_themes_csv(report: &Report) -> Vec<u8> {
 /// (per question and theme when there are several questions).
 pub fn write_codes_csv(report: &Report) -> Vec<u8> {
     let r = &report.rows;
-    let mut w = CodesCsv::new(Vec::new(), r.header());
+    let header = r.header();
+    let mut w = CodesCsv::new(Vec::new(), header.iter().map(String::as_str));
     for i in 0..r.len() {
         let (id, attrs, codes) = r.row(i);
         // Writing to a Vec cannot fail.

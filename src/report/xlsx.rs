@@ -36,7 +36,8 @@ impl XlsxReport {
     /// so the sheet order is fixed. The rows' XML waits in a temporary file
     /// in `spool_dir`.
     pub fn start(rows: &ResponseRows, spool_dir: &Path) -> Result<XlsxReport, XlsxError> {
-        let header: Vec<&str> = rows.header().collect();
+        let header = rows.header();
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
         let mut report = XlsxReport::begin(&header, spool_dir)?;
         for i in 0..rows.len().min(MAX_DATA_ROWS) {
             let (id, attrs, codes) = rows.row(i);

@@ -380,3 +380,79 @@ fn reject_reasons_group_without_mangling_words() {
     );
     assert!(!summary.contains("UTF-N") && !summary.contains(r"\N"));
 }
+
+/// codes.csv's header (and the Codes sheet's) names no column twice: an
+/// attribute called `id` (with `--id-field ref`) or like a theme was a
+/// second `id` or `care` column, so a reader by name got the wrong one.
+/// `id` and the theme columns keep their names; the attribute is
+/// `attr:NAME`. The same whether the rows were written while coding
+/// (every attribute in the first response) or after the run (a later
+/// response brought one), and `code` rewrites the same bytes.
+#[test]
+fn codes_csv_column_names_are_unique_when_an_attribute_is_named_id_or_like_a_theme() {
+    use calamine::Reader as _;
+    let dir = TempDir::new().unwrap();
+    let first = r#"{"ref":"r1","id":"legacy-1","care":"yes","region":"North","text":"Foster care placements keep moving children."}"#;
+    let later =
+        r#"{"ref":"r2","id":"legacy-2","region":"South","text":"Kinship carers need support."}"#;
+    let want = "id,attr:id,attr:care,region,support,strengthening_families,safety,care,delivery,sustainability,accountability";
+    for (name, lines) in [("streamed", [first, later]), ("after", [later, first])] {
+        let input = write(dir.path(), &format!("{name}.jsonl"), lines.join("\n"));
+        let out = dir.path().join(name);
+        crate::util::run_ok_with(&input, &out, &["--id-field", "ref"]);
+        let csv = std::fs::read_to_string(out.join("codes.csv")).unwrap();
+        let header = csv.lines().next().unwrap();
+        let want = if name == "after" {
+            "id,attr:id,region,attr:care,support,strengthening_families,safety,care,delivery,sustainability,accountability"
+        } else {
+            want
+        };
+        assert_eq!(header, want, "{name}");
+        let mut reader = csv::Reader::from_path(out.join("codes.csv")).unwrap();
+        let columns: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let row: HashMap<String, String> = reader
+            .records()
+            .map(|r| r.unwrap())
+            .find(|r| &r[0] == "r1")
+            .map(|r| {
+                columns
+                    .iter()
+                    .cloned()
+                    .zip(r.iter().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap();
+        assert_eq!(row.len(), columns.len(), "{name}: a name twice");
+        assert_eq!(row["id"], "r1");
+        assert_eq!(row["attr:id"], "legacy-1");
+        assert_eq!(row["attr:care"], "yes");
+        assert_eq!(row["care"], "1", "{name}: the theme column");
+
+        let mut book = calamine::open_workbook_auto(out.join("report.xlsx")).unwrap();
+        let sheet = book.worksheet_range("Codes").unwrap();
+        let sheet_header: Vec<String> = sheet
+            .rows()
+            .next()
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(sheet_header.join(","), want, "{name}: the Codes sheet");
+
+        let before = std::fs::read(out.join("codes.csv")).unwrap();
+        thematic()
+            .args(["code", "--quiet", "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        assert!(
+            std::fs::read(out.join("codes.csv")).unwrap() == before,
+            "{name}: code rewrites codes.csv"
+        );
+    }
+}
