@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, Read};
 use std::sync::{Arc, Mutex};
 
-use super::{CorpusError, RawRecord, RawValue, Reject};
+use super::{CorpusError, RawRecord, RawValue, ReadOptions, Reject};
 
 pub(crate) struct CsvReader {
     name: String,
@@ -179,7 +179,7 @@ impl CsvReader {
         name: String,
         source: Box<dyn BufRead + Send>,
         delimiter: u8,
-        text_fields: &[String],
+        options: &ReadOptions,
     ) -> Result<Self, CorpusError> {
         let lines = Arc::new(Mutex::new(LineTracker {
             delimiter,
@@ -223,7 +223,7 @@ impl CsvReader {
                 path: reader_state.name,
             });
         }
-        super::check_header(&reader_state.name, &reader_state.headers, text_fields)?;
+        super::check_header(&reader_state.name, &reader_state.headers, options)?;
         Ok(reader_state)
     }
 

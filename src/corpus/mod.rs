@@ -40,11 +40,14 @@ impl InputSource {
     pub fn display_name(&self) -> String {
         match self {
             InputSource::File(p) => p.display().to_string(),
-            InputSource::Stdin => "<stdin>".to_owned(),
+            InputSource::Stdin => STDIN_NAME.to_owned(),
             InputSource::Bundled => BUNDLED_SAMPLE_NAME.to_owned(),
         }
     }
 }
+
+/// How standard input is named in messages and rejects.
+pub const STDIN_NAME: &str = "<stdin>";
 
 /// The bundled sample corpus, embedded so `thematic run` works from anywhere.
 pub const BUNDLED_SAMPLE: &str = include_str!("../../corpora/care-review/responses.jsonl");
@@ -105,24 +108,35 @@ pub enum CorpusError {
     NotFound { path: String },
     #[error("{path}: cannot read: {source}")]
     Io { path: String, source: io::Error },
-    #[error("{path}: this is a gzip-compressed file; decompress it first (gunzip -k {path})")]
+    #[error(
+        "{path}: this is a gzip-compressed file; decompress it first ({})",
+        hint(path, "gunzip -k", "gunzip -c", "")
+    )]
     Gzip { path: String },
     #[error("{path}: {message}")]
     Xlsx { path: String, message: String },
-    #[error("{path}: this is a ZIP archive (an .xlsx workbook? name it .xlsx); or save it as CSV")]
+    #[error("{path}: this is a ZIP archive (an .xlsx workbook? {})", if path == STDIN_NAME { "give its path instead of -); standard input takes JSONL only" } else { "name it .xlsx); or save it as CSV" })]
     Zip { path: String },
     #[error(
-        "{path}: this file is UTF-16 encoded; re-save it as UTF-8 (for example: iconv -f UTF-16 -t UTF-8 {path} > converted.csv)"
+        "{path}: this file is UTF-16 encoded; re-save it as UTF-8 (for example: {})",
+        hint(
+            path,
+            "iconv -f UTF-16 -t UTF-8",
+            "iconv -f UTF-16 -t UTF-8",
+            " > converted.csv"
+        )
     )]
     Utf16 { path: String },
     #[error(
-        "{path}: its first JSON object spans several lines (pretty-printed JSON); expected one object per line (JSONL). Convert it with: jq -c . {path} > responses.jsonl"
+        "{path}: its first JSON object spans several lines (pretty-printed JSON); expected one object per line (JSONL). Convert it with: {}",
+        hint(path, "jq -c .", "jq -c .", " > responses.jsonl")
     )]
     PrettyJson { path: String },
     #[error("{path}: unknown file type; name it .jsonl, .ndjson, .json, .csv, .tsv or .xlsx")]
     UnknownFormat { path: String },
     #[error(
-        "{path}: this is a JSON array; expected one object per line (JSONL). Convert it with: jq -c '.[]' {path} > responses.jsonl"
+        "{path}: this is a JSON array; expected one object per line (JSONL). Convert it with: {}",
+        hint(path, "jq -c '.[]'", "jq -c '.[]'", " > responses.jsonl")
     )]
     JsonArray { path: String },
     #[error(
@@ -148,6 +162,17 @@ pub enum CorpusError {
         "{path}: line {line}: a quote opened here is never closed, so the rest of the file would be read as one field; close the quote or remove it"
     )]
     UnclosedQuote { path: String, line: u64 },
+}
+
+/// A command that converts `path`: `file_command PATH suffix` for a file,
+/// `… | stdin_command | thematic run -` for standard input, which has no
+/// path to give a command.
+fn hint(path: &str, file_command: &str, stdin_command: &str, suffix: &str) -> String {
+    if path == STDIN_NAME {
+        format!("… | {stdin_command} | thematic run -")
+    } else {
+        format!("{file_command} {path}{suffix}")
+    }
 }
 
 /// Columns named in an error message: the first few, each cut short, so a
@@ -180,7 +205,7 @@ pub(crate) fn column_list(headers: &[String]) -> String {
 pub(crate) fn check_header(
     path: &str,
     headers: &[String],
-    text_fields: &[String],
+    options: &ReadOptions,
 ) -> Result<(), CorpusError> {
     if headers.iter().all(|h| h.is_empty()) {
         return Ok(());
@@ -198,7 +223,7 @@ pub(crate) fn check_header(
             });
         }
     }
-    if let Some(missing) = text_fields.iter().find(|f| !headers.contains(f)) {
+    if let Some(missing) = options.text_fields.iter().find(|f| !headers.contains(f)) {
         return Err(CorpusError::MissingTextColumn {
             path: path.to_owned(),
             field: missing.clone(),
@@ -219,7 +244,10 @@ enum Format {
 /// across all of them.
 pub struct CorpusReader {
     options: ReadOptions,
-    pending: std::vec::IntoIter<(InputSource, Format)>,
+    /// Each input, its format, and its reader when [`CorpusReader::open`]
+    /// already opened it (standard input, whose first bytes it read; the
+    /// first input when it is a workbook, whose header it checked).
+    pending: std::vec::IntoIter<(InputSource, Format, Option<FileReader>)>,
     current: Option<FileReader>,
     seen_ids: rustc_hash::FxHashSet<String>,
     /// Total bytes of the file inputs (for progress); stdin counts 0.
@@ -250,12 +278,28 @@ pub(crate) enum RawValue {
 
 impl CorpusReader {
     /// Check every input can be read (exists, a known type, UTF-8, not
-    /// compressed) before reading any record.
+    /// compressed, and for CSV, TSV and workbooks a usable header) before
+    /// reading any record, so a caller can stop before writing anything.
     pub fn open(inputs: &[InputSource], options: ReadOptions) -> Result<Self, CorpusError> {
         let mut planned = Vec::with_capacity(inputs.len());
         let mut total_bytes = 0;
-        for input in inputs {
+        let mut stdin_read = false;
+        for (i, input) in inputs.iter().enumerate() {
+            let mut opened = None;
             let format = match input {
+                // Standard input cannot be read twice: its first bytes are
+                // sniffed like a file's and handed back to the reader
+                // ahead of the rest. A second `-` reads what the first
+                // left, nothing, as it always did.
+                InputSource::Stdin if !stdin_read => {
+                    stdin_read = true;
+                    let source = sniffed_stdin()?;
+                    opened = Some(FileReader::Jsonl(jsonl::JsonlReader::new(
+                        input.display_name(),
+                        source,
+                    )));
+                    Format::Jsonl
+                }
                 InputSource::Stdin => Format::Jsonl,
                 InputSource::Bundled => {
                     total_bytes += BUNDLED_SAMPLE.len() as u64;
@@ -264,16 +308,32 @@ impl CorpusReader {
                 InputSource::File(path) => {
                     let format = format_of(path)?;
                     total_bytes += sniff(path, format)?;
-                    if let Format::Csv(delimiter) = format {
-                        // Header problems stop the run before any output
-                        // directory exists; the reader is opened again to read.
-                        let file = File::open(path).map_err(|e| io_error(path, e))?;
-                        csv_reader::CsvReader::new(
-                            input.display_name(),
-                            Box::new(BufReader::with_capacity(1 << 16, file)),
-                            delimiter,
-                            &options.text_fields,
-                        )?;
+                    // Header problems stop the run before any output
+                    // directory exists. A CSV is opened again to read; the
+                    // first input's workbook is kept open (its thread holds
+                    // the shared strings, so later ones are opened again
+                    // rather than all held at once).
+                    match format {
+                        Format::Csv(delimiter) => {
+                            let file = File::open(path).map_err(|e| io_error(path, e))?;
+                            csv_reader::CsvReader::new(
+                                input.display_name(),
+                                Box::new(BufReader::with_capacity(1 << 16, file)),
+                                delimiter,
+                                &options,
+                            )?;
+                        }
+                        Format::Xlsx => {
+                            let reader = xlsx_reader::XlsxReader::open(
+                                path,
+                                input.display_name(),
+                                &options,
+                            )?;
+                            if i == 0 {
+                                opened = Some(FileReader::Xlsx(Box::new(reader)));
+                            }
+                        }
+                        Format::Jsonl => {}
                     }
                     format
                 }
@@ -284,7 +344,7 @@ impl CorpusReader {
                     field: options.id_field.clone(),
                 });
             }
-            planned.push((input.clone(), format));
+            planned.push((input.clone(), format, opened));
         }
         Ok(CorpusReader {
             options,
@@ -310,9 +370,13 @@ impl CorpusReader {
     }
 
     fn open_next(&mut self) -> Result<bool, CorpusError> {
-        let Some((input, format)) = self.pending.next() else {
+        let Some((input, format, opened)) = self.pending.next() else {
             return Ok(false);
         };
+        if opened.is_some() {
+            self.current = opened;
+            return Ok(true);
+        }
         let name = input.display_name();
         if format == Format::Xlsx {
             let InputSource::File(path) = &input else {
@@ -324,8 +388,7 @@ impl CorpusReader {
             self.current = Some(FileReader::Xlsx(Box::new(xlsx_reader::XlsxReader::open(
                 path,
                 name,
-                self.options.sheet.as_deref(),
-                &self.options.text_fields,
+                &self.options,
             )?)));
             return Ok(true);
         }
@@ -343,7 +406,7 @@ impl CorpusReader {
                 name,
                 source,
                 delimiter,
-                &self.options.text_fields,
+                &self.options,
             )?)),
             Format::Xlsx => unreachable!("workbooks are opened above"),
         });
@@ -532,28 +595,55 @@ fn format_of(path: &Path) -> Result<Format, CorpusError> {
     }
 }
 
+/// Bytes read from the start of an input to sniff it: enough for a JSONL
+/// input's first object to show whether it spans lines.
+const SNIFF_BYTES: u64 = 1 << 16;
+
 /// Look at the first bytes of a file for the cases that are not worth reading
 /// record by record. Returns the file size.
 fn sniff(path: &Path, format: Format) -> Result<u64, CorpusError> {
-    let name = || path.display().to_string();
-    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
     let size = file.metadata().map_err(|e| io_error(path, e))?.len();
-    let mut head = [0u8; 512];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error(path, e)),
-        }
-    }
-    let head = &head[..filled];
+    let wanted = if format == Format::Jsonl {
+        SNIFF_BYTES
+    } else {
+        512
+    };
+    let mut head = Vec::with_capacity(wanted as usize);
+    file.take(wanted)
+        .read_to_end(&mut head)
+        .map_err(|e| io_error(path, e))?;
+    sniff_head(&path.display().to_string(), &head, format)?;
+    Ok(size)
+}
+
+/// Standard input, sniffed as a JSONL file is: its first bytes are read,
+/// checked, and handed back ahead of the rest.
+fn sniffed_stdin() -> Result<Box<dyn BufRead + Send>, CorpusError> {
+    let mut head = Vec::with_capacity(SNIFF_BYTES as usize);
+    io::stdin()
+        .take(SNIFF_BYTES)
+        .read_to_end(&mut head)
+        .map_err(|source| CorpusError::Io {
+            path: STDIN_NAME.to_owned(),
+            source,
+        })?;
+    sniff_head(STDIN_NAME, &head, Format::Jsonl)?;
+    Ok(Box::new(BufReader::with_capacity(
+        1 << 16,
+        io::Cursor::new(head).chain(io::stdin()),
+    )))
+}
+
+/// The checks on an input's first bytes (at most [`SNIFF_BYTES`]), for a
+/// file or standard input alike.
+fn sniff_head(name: &str, head: &[u8], format: Format) -> Result<(), CorpusError> {
+    let name = || name.to_owned();
     if head.starts_with(&[0x1f, 0x8b]) {
         return Err(CorpusError::Gzip { path: name() });
     }
     if format == Format::Xlsx {
-        return Ok(size);
+        return Ok(());
     }
     if head.starts_with(b"PK\x03\x04") {
         return Err(CorpusError::Zip { path: name() });
@@ -566,36 +656,31 @@ fn sniff(path: &Path, format: Format) -> Result<u64, CorpusError> {
         if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
             return Err(CorpusError::JsonArray { path: name() });
         }
-        if first_object_spans_lines(path)? {
+        if first_object_spans_lines(head) {
             return Err(CorpusError::PrettyJson { path: name() });
         }
     }
-    Ok(size)
+    Ok(())
 }
 
-/// Whether the file's first JSON object is spread over several lines
+/// Whether the input's first JSON object is spread over several lines
 /// (pretty-printed JSON), which read line by line would give one reject per
-/// line instead of one record per object. Only the first 64 KiB are read;
-/// an object longer than that counts as spread over lines only when its
-/// first line is a lone `{`.
-fn first_object_spans_lines(path: &Path) -> Result<bool, CorpusError> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let mut head = Vec::with_capacity(1 << 16);
-    file.take(1 << 16)
-        .read_to_end(&mut head)
-        .map_err(|e| io_error(path, e))?;
-    let body = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
+/// line instead of one record per object. `head` is the first 64 KiB; an
+/// object longer than that counts as spread over lines only when its first
+/// line is a lone `{`.
+fn first_object_spans_lines(head: &[u8]) -> bool {
+    let body = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     let Some(start) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
-        return Ok(false);
+        return false;
     };
     let body = &body[start..];
     let first_line = body.split(|&b| b == b'\n').next().unwrap_or(body);
     if first_line.trim_ascii() == b"{" {
-        return Ok(true);
+        return true;
     }
     let mut values = serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>();
-    Ok(match values.next() {
+    match values.next() {
         Some(Ok(serde_json::Value::Object(_))) => body[..values.byte_offset()].contains(&b'\n'),
         _ => false,
-    })
+    }
 }

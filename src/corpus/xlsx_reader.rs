@@ -26,7 +26,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use calamine::{Data, ExcelDateTime, ExcelDateTimeType, Range, Reader, Sheets, open_workbook_auto};
 
-use super::{CorpusError, RawRecord, RawValue};
+use super::{CorpusError, RawRecord, RawValue, ReadOptions};
 use crate::corpus::Reject;
 
 /// A worksheet's bounds (xlsx and ods): cells beyond them are malformed.
@@ -69,12 +69,11 @@ impl XlsxReader {
     pub(crate) fn open(
         path: &Path,
         name: String,
-        sheet: Option<&str>,
-        text_fields: &[String],
+        options: &ReadOptions,
     ) -> Result<Self, CorpusError> {
         let (tx, rx) = sync_channel(CHANNEL_DEPTH);
         let path: PathBuf = path.to_owned();
-        let sheet = sheet.map(str::to_owned);
+        let sheet = options.sheet.clone();
         std::thread::Builder::new()
             .name("xlsx-reader".to_owned())
             .spawn(move || {
@@ -114,11 +113,11 @@ impl XlsxReader {
             reader.header = header;
             break;
         }
-        super::check_header(&reader.name, &reader.header, text_fields)?;
+        super::check_header(&reader.name, &reader.header, options)?;
         reader.named = (0u32..)
             .zip(&reader.header)
             .filter(|(_, h)| !h.is_empty())
-            .map(|(col, h)| (col, h.clone(), text_fields.contains(h)))
+            .map(|(col, h)| (col, h.clone(), options.text_fields.contains(h)))
             .collect();
         Ok(reader)
     }

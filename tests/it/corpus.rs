@@ -506,3 +506,65 @@ fn a_quoted_empty_row_in_a_one_column_csv_is_a_record() {
             "read 4 records = 4 coded + 0 rejected",
         ));
 }
+/// Standard input is sniffed as a file is: gzip, UTF-16, a ZIP, a JSON
+/// array and pretty-printed JSON are refused with the files' messages
+/// (they were read line by line into rejects), before the output
+/// directory exists; the bytes sniffed are read again as records.
+#[test]
+fn stdin_is_sniffed_like_a_file() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out");
+    let cases: [(&[u8], &str); 5] = [
+        (
+            &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3],
+            "<stdin>: this is a gzip-compressed file; decompress it first (… | gunzip -c | thematic run -)",
+        ),
+        (
+            &[0xff, 0xfe, b'{', 0, b'}', 0, b'\n', 0],
+            "<stdin>: this file is UTF-16 encoded; re-save it as UTF-8",
+        ),
+        (b"PK\x03\x04rest", "<stdin>: this is a ZIP archive"),
+        (
+            b"\xef\xbb\xbf [{\"id\":\"1\",\"text\":\"a\"}]\n",
+            "<stdin>: this is a JSON array; expected one object per line (JSONL). Convert it with: … | jq -c '.[]' | thematic run -",
+        ),
+        (
+            b"{\n  \"id\": \"1\",\n  \"text\": \"foster care\"\n}\n",
+            "<stdin>: its first JSON object spans several lines",
+        ),
+    ];
+    for (bytes, message) in cases {
+        let assert = crate::util::thematic()
+            .args(["run", "--quiet", "--out"])
+            .arg(&out)
+            .arg("-")
+            .write_stdin(bytes)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(stderr.contains(message), "{message}: {stderr}");
+        assert!(!out.exists(), "{message}: nothing is written");
+    }
+    // More than the sniffed prefix, after a BOM: every line is read once.
+    let mut jsonl = String::from("\u{feff}");
+    for i in 0..3000 {
+        jsonl.push_str(&format!(
+            "{{\"id\":\"r{i}\",\"text\":\"a response about foster care, number {i}\"}}\n"
+        ));
+    }
+    assert!(jsonl.len() > 1 << 17);
+    crate::util::thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg("-")
+        .write_stdin(jsonl)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "read 3000 records = 3000 coded + 0 rejected",
+        ));
+    let codes = crate::util::read_jsonl(&out.join("codes.jsonl"));
+    assert_eq!(codes.len(), 3000);
+    assert_eq!(codes[0]["id"], "r0");
+    assert_eq!(codes[2999]["id"], "r2999");
+}

@@ -673,3 +673,75 @@ fn an_ods_sheet_reads_like_a_workbook_and_one_stretched_by_a_far_value_is_refuse
     );
     assert!(stderr.contains("its far values are at KO5000"), "{stderr}");
 }
+
+/// A workbook's header is checked when the inputs are opened, as a CSV's
+/// is: a name twice, a missing text column or a missing `--id-field`
+/// column stops the run before the output directory exists (it was
+/// checked once reading began, leaving an empty new `--out` behind). The
+/// workbook is then read whole, header and rows.
+#[test]
+fn a_workbook_header_error_leaves_no_new_output_directory() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("new-out");
+    type Case<'a> = (&'a str, &'a [&'a [Option<&'a str>]], &'a [&'a str], &'a str);
+    let cases: [Case; 2] = [
+        (
+            "twice.xlsx",
+            &[
+                &[Some("id"), Some("text"), Some("id")],
+                &[Some("a"), Some("Foster care moved me."), Some("b")],
+            ],
+            &[],
+            "twice.xlsx: columns 1 and 3 are both named `id`",
+        ),
+        (
+            "misnamed.xlsx",
+            &[
+                &[Some("id"), Some("answer")],
+                &[Some("a"), Some("Foster care moved me.")],
+            ],
+            &[],
+            "misnamed.xlsx: no column named `text` (columns: id, answer)",
+        ),
+    ];
+    for (name, rows, flags, message) in cases {
+        let path = dir.path().join(name);
+        workbook(&path, rows);
+        let assert = thematic()
+            .args(["run", "--quiet", "--out"])
+            .arg(&out)
+            .arg(&path)
+            .args(flags)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(stderr.contains(message), "{message}: {stderr}");
+        assert!(!out.exists(), "{name}: the new --out directory was created");
+    }
+    // A good workbook after a CSV: both read, the workbook opened twice.
+    let good = dir.path().join("good.xlsx");
+    workbook(
+        &good,
+        &[
+            &[Some("ref"), Some("text")],
+            &[Some("w1"), Some("Foster care moved me.")],
+            &[Some("w2"), Some("Kinship carers need support.")],
+        ],
+    );
+    let csv = dir.path().join("first.csv");
+    std::fs::write(&csv, "ref,text\nc1,placement moves\n").unwrap();
+    thematic()
+        .args(["run", "--quiet", "--id-field", "ref", "--out"])
+        .arg(&out)
+        .arg(&good)
+        .arg(&csv)
+        .arg(&good)
+        .assert()
+        .code(1);
+    assert_eq!(coded_ids(&out), ["w1", "w2", "c1"]);
+    assert_eq!(
+        reject_reasons(&out).len(),
+        2,
+        "the second copy's ids are duplicates"
+    );
+}
