@@ -160,8 +160,10 @@ enum CodebookCommand {
         /// Inputs to test the keywords on (JSONL/CSV).
         #[arg(long = "corpus", num_args = 1..)]
         corpus: Vec<String>,
-        #[arg(long, default_value = "id")]
-        id_field: String,
+        /// Field holding each response's id (default: id, and responses
+        /// without one are numbered FILE:LINE).
+        #[arg(long)]
+        id_field: Option<String>,
         #[arg(long = "text-field")]
         text_fields: Vec<String>,
     },
@@ -277,8 +279,11 @@ struct RunArgs {
     codebook: Option<PathBuf>,
     #[arg(long, default_value = "thematic-out")]
     out: PathBuf,
-    #[arg(long, default_value = "id")]
-    id_field: String,
+    /// Field holding each response's id. Default: id, and responses without
+    /// one are numbered FILE:LINE; a field named here must be in every
+    /// header, and a record without an id is rejected.
+    #[arg(long)]
+    id_field: Option<String>,
     /// Field holding a response; repeat for several questions. Default: text.
     #[arg(long = "text-field")]
     text_fields: Vec<String>,
@@ -479,9 +484,16 @@ fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
-fn read_options(id_field: String, text_fields: Vec<String>, sheet: Option<String>) -> ReadOptions {
+/// `--id-field` left out is the default `id`, which records may lack; one
+/// given is required (`ReadOptions::id_field_explicit`).
+fn read_options(
+    id_field: Option<String>,
+    text_fields: Vec<String>,
+    sheet: Option<String>,
+) -> ReadOptions {
     ReadOptions {
-        id_field,
+        id_field_explicit: id_field.is_some(),
+        id_field: id_field.unwrap_or_else(|| ReadOptions::default().id_field),
         sheet,
         text_fields: if text_fields.is_empty() {
             vec!["text".to_owned()]
@@ -754,7 +766,7 @@ fn run_eval(out: &Path, gold_path: &Path, json: bool) -> Result<u8> {
 fn codebook_check(
     file: &Path,
     corpus: &[String],
-    id_field: String,
+    id_field: Option<String>,
     text_fields: Vec<String>,
 ) -> Result<u8> {
     let codebook = Codebook::from_path(file)?;

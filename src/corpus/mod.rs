@@ -57,6 +57,10 @@ pub const BUNDLED_SAMPLE_NAME: &str = "corpora/care-review/responses.jsonl";
 #[derive(Clone, Debug)]
 pub struct ReadOptions {
     pub id_field: String,
+    /// The id field was named (`--id-field`) rather than defaulted: a header
+    /// without it is an error and a record without an id a reject, where
+    /// the default `id` lets such records be numbered `FILE:LINE`.
+    pub id_field_explicit: bool,
     /// One or more text fields; each becomes a separately coded question.
     pub text_fields: Vec<String>,
     /// The worksheet of XLSX inputs (default: the first).
@@ -67,6 +71,7 @@ impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
             id_field: "id".to_owned(),
+            id_field_explicit: false,
             text_fields: vec!["text".to_owned()],
             sheet: None,
         }
@@ -147,6 +152,14 @@ pub enum CorpusError {
         field: String,
         columns: String,
     },
+    #[error(
+        "{path}: no column named `{field}`, which --id-field names (columns: {columns}); name the id column with --id-field, or leave --id-field out to number responses FILE:LINE"
+    )]
+    MissingIdColumn {
+        path: String,
+        field: String,
+        columns: String,
+    },
     #[error("{path}: the id field `{field}` is also a text field; choose a different --id-field")]
     IdIsText { path: String, field: String },
     #[error(
@@ -199,9 +212,11 @@ pub(crate) fn column_list(headers: &[String]) -> String {
 
 /// What every header row (CSV, TSV, a sheet's first row) must satisfy
 /// before any record is read: no name twice (the later column's values
-/// would silently replace the earlier's), and every `--text-field` present
+/// would silently replace the earlier's), every `--text-field` present
 /// (a misspelt question would otherwise become an attribute and go
-/// uncoded). A header with no names at all is an empty file: no records.
+/// uncoded), and an explicit `--id-field` present (every record would
+/// otherwise be numbered `FILE:LINE`). A header with no names at all is an
+/// empty file: no records.
 pub(crate) fn check_header(
     path: &str,
     headers: &[String],
@@ -227,6 +242,13 @@ pub(crate) fn check_header(
         return Err(CorpusError::MissingTextColumn {
             path: path.to_owned(),
             field: missing.clone(),
+            columns: column_list(headers),
+        });
+    }
+    if options.id_field_explicit && !headers.contains(&options.id_field) {
+        return Err(CorpusError::MissingIdColumn {
+            path: path.to_owned(),
+            field: options.id_field.clone(),
             columns: column_list(headers),
         });
     }
@@ -423,11 +445,13 @@ impl CorpusReader {
             })
         };
         let mut id = None;
+        let mut id_present = false;
         let mut answers: Vec<Option<String>> = vec![None; self.options.text_fields.len()];
         let mut present = vec![false; self.options.text_fields.len()];
         let mut attributes = Vec::new();
         for (name, value) in &raw.fields {
             if *name == self.options.id_field {
+                id_present = true;
                 id = match value {
                     RawValue::Str(s) if !s.trim().is_empty() => Some(nfc(s.trim())),
                     RawValue::Number(n) => Some(n.clone()),
@@ -470,6 +494,17 @@ impl CorpusReader {
                     "no text field `{fields}`; name the field that holds the response with --text-field"
                 ))
             };
+        }
+        if id.is_none() && self.options.id_field_explicit {
+            let field = &self.options.id_field;
+            let what = if id_present {
+                format!("id field `{field}` is empty")
+            } else {
+                format!("no id field `{field}`")
+            };
+            return reject(format!(
+                "{what}, and --id-field names it; give this record its id, or leave --id-field out to number responses FILE:LINE"
+            ));
         }
         let id = id.unwrap_or_else(|| format!("{}:{}", raw.file, raw.line));
         if id.chars().any(char::is_control) {

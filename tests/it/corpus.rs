@@ -211,7 +211,7 @@ fn several_text_fields_become_questions() {
     let options = ReadOptions {
         id_field: "id".into(),
         text_fields: vec!["q1".into(), "q2".into()],
-        sheet: None,
+        ..ReadOptions::default()
     };
     let (records, rejects) = read(&path, options);
     assert!(rejects.is_empty());
@@ -567,4 +567,139 @@ fn stdin_is_sniffed_like_a_file() {
     assert_eq!(codes.len(), 3000);
     assert_eq!(codes[0]["id"], "r0");
     assert_eq!(codes[2999]["id"], "r2999");
+}
+
+/// `thematic run --quiet --out OUT ARGS...`, its exit code checked; stderr.
+fn run_code_with(out: &std::path::Path, args: &[&std::ffi::OsStr], code: i32) -> String {
+    let assert = crate::util::thematic()
+        .args(["run", "--quiet", "--out"])
+        .arg(out)
+        .args(args)
+        .assert()
+        .code(code);
+    String::from_utf8(assert.get_output().stderr.clone()).unwrap()
+}
+/// An `--id-field` the header lacks stops the run before anything is
+/// written, naming the file, the column and the columns there are: it
+/// silently numbered every response FILE:LINE. The default `id` may be
+/// absent (FILE:LINE ids, as ever); a named id column's empty cell is a
+/// reject, not a made-up id.
+#[test]
+fn an_explicit_id_field_missing_from_the_header_stops_the_run() {
+    let dir = TempDir::new().unwrap();
+    let csv = write(
+        dir.path(),
+        "r.csv",
+        "ref,text,region\n1,foster care,London\n",
+    );
+    let stderr = run_fails(dir.path(), "r.csv", &["--id-field", "respondent"]);
+    assert!(
+        stderr.contains("r.csv: no column named `respondent`, which --id-field names (columns: ref, text, region)"),
+        "{stderr}"
+    );
+    write(dir.path(), "r.tsv", "ref\ttext\n1\tfoster care\n");
+    let stderr = run_fails(dir.path(), "r.tsv", &["--id-field", "respondent"]);
+    assert!(
+        stderr.contains("r.tsv: no column named `respondent`"),
+        "{stderr}"
+    );
+
+    let out = dir.path().join("default");
+    crate::util::run_ok(&csv, &out);
+    let codes = crate::util::read_jsonl(&out.join("codes.jsonl"));
+    assert!(
+        codes[0]["id"].as_str().unwrap().ends_with("r.csv:2"),
+        "the default id field may be absent: {}",
+        codes[0]["id"]
+    );
+
+    let named = write(
+        dir.path(),
+        "n.csv",
+        "ref,text\n1,foster care\n,no id typed in\n3,placement\n",
+    );
+    let out = dir.path().join("named");
+    run_code_with(
+        &out,
+        &[named.as_os_str(), "--id-field".as_ref(), "ref".as_ref()],
+        1,
+    );
+    let ids: Vec<String> = crate::util::read_jsonl(&out.join("codes.jsonl"))
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["1", "3"]);
+    let rejects = crate::util::read_jsonl(&out.join("rejects.jsonl"));
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0]["line"], 3);
+    assert!(
+        rejects[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("id field `ref` is empty, and --id-field names it"),
+        "{}",
+        rejects[0]["reason"]
+    );
+}
+/// JSONL has no header: a record without the field `--id-field` names (or
+/// with it null or empty) is a reject naming its line, not a response
+/// numbered FILE:LINE among the real ids. Without `--id-field` such
+/// records still get FILE:LINE ids.
+#[test]
+fn jsonl_records_without_an_explicitly_named_id_are_rejects() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "r.jsonl",
+        [
+            r#"{"ref":"a","text":"foster care"}"#,
+            r#"{"text":"no ref here"}"#,
+            r#"{"ref":null,"text":"a null ref"}"#,
+            r#"{"ref":"  ","text":"a blank ref"}"#,
+            r#"{"ref":7,"text":"placement"}"#,
+        ]
+        .join("\n"),
+    );
+    let out = dir.path().join("out");
+    run_code_with(
+        &out,
+        &[path.as_os_str(), "--id-field".as_ref(), "ref".as_ref()],
+        1,
+    );
+    let ids: Vec<String> = crate::util::read_jsonl(&out.join("codes.jsonl"))
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["a", "7"]);
+    let rejects: Vec<(u64, String)> = crate::util::read_jsonl(&out.join("rejects.jsonl"))
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejects.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [2, 3, 4],
+        "{rejects:?}"
+    );
+    assert!(
+        rejects[0]
+            .1
+            .starts_with("no id field `ref`, and --id-field names it; give this record its id"),
+        "{}",
+        rejects[0].1
+    );
+    assert!(
+        rejects[1].1.starts_with("id field `ref` is empty"),
+        "{}",
+        rejects[1].1
+    );
+
+    let out = dir.path().join("default");
+    run_code_with(&out, &[path.as_os_str()], 0);
+    let coded = crate::util::read_jsonl(&out.join("codes.jsonl"));
+    assert_eq!(coded.len(), 5, "without --id-field every record is coded");
 }

@@ -684,7 +684,7 @@ fn a_workbook_header_error_leaves_no_new_output_directory() {
     let dir = TempDir::new().unwrap();
     let out = dir.path().join("new-out");
     type Case<'a> = (&'a str, &'a [&'a [Option<&'a str>]], &'a [&'a str], &'a str);
-    let cases: [Case; 2] = [
+    let cases: [Case; 3] = [
         (
             "twice.xlsx",
             &[
@@ -702,6 +702,15 @@ fn a_workbook_header_error_leaves_no_new_output_directory() {
             ],
             &[],
             "misnamed.xlsx: no column named `text` (columns: id, answer)",
+        ),
+        (
+            "noref.xlsx",
+            &[
+                &[Some("id"), Some("text"), Some("region")],
+                &[Some("a"), Some("Foster care moved me."), Some("North")],
+            ],
+            &["--id-field", "ref"],
+            "noref.xlsx: no column named `ref`, which --id-field names (columns: id, text, region)",
         ),
     ];
     for (name, rows, flags, message) in cases {
