@@ -26,6 +26,28 @@ pub struct Occurrence {
     pub item: u32,
 }
 
+/// Where an item may match across a full stop (see [`Matcher::add`]).
+enum Crossing {
+    Never,
+    Anywhere,
+    /// Only before the item's words at these indices, where the item has
+    /// a stop of its own ("St. Helens").
+    At(Box<[u32]>),
+}
+
+impl Crossing {
+    /// Whether an occurrence on tokens `start..=end` may have the stops
+    /// it has.
+    fn allows(&self, tokens: &TokenizedText, start: usize, end: usize) -> bool {
+        match self {
+            Crossing::Never => false,
+            Crossing::Anywhere => true,
+            Crossing::At(at) => (start + 1..=end)
+                .all(|t| !tokens.tokens()[t].after_stop || at.contains(&((t - start) as u32))),
+        }
+    }
+}
+
 /// No pattern of this kind for a word.
 const NONE: u32 = u32::MAX;
 
@@ -79,7 +101,7 @@ struct Memo {
     patterns: Vec<u32>,
     /// The scan's buffers, kept for the thread's next text.
     own: Vec<u32>,
-    open: Vec<(u32, u32)>,
+    open: Vec<(u32, u32, bool)>,
 }
 
 /// A token's pattern ids: `start..end` of the memo's patterns, or of the
@@ -132,6 +154,9 @@ pub struct Matcher {
     /// Items as a trie over pattern ids (see [`Trie`]).
     trie: Trie,
     item_count: u32,
+    /// Per item, where it may match across a full stop
+    /// ([`crate::text::Token::after_stop`]).
+    crossing: Vec<Crossing>,
     /// Which words may start a regex match, noted in the memo beside
     /// their patterns (see [`Matcher::scan_flagging`]).
     word_heads: Option<WordHeads>,
@@ -147,6 +172,7 @@ impl Default for Matcher {
             prefix_heads: PrefixHeads::default(),
             trie: Trie::default(),
             item_count: 0,
+            crossing: Vec::new(),
             word_heads: None,
         }
     }
@@ -154,9 +180,21 @@ impl Default for Matcher {
 
 impl Matcher {
     /// Add an item; returns its id (ids are dense, in insertion order).
-    pub fn add(&mut self, item: &Item) -> u32 {
+    /// Its words match consecutive tokens with no full stop between them
+    /// (a line break is no matter: answers are often hard-wrapped) unless
+    /// `across_stops`
+    /// (a safeguarding flag's items: better a disclosure read twice by a
+    /// person than missed) or the item spans a stop itself ("St. Helens").
+    pub fn add(&mut self, item: &Item, across_stops: bool) -> u32 {
         let id = self.item_count;
         self.item_count += 1;
+        self.crossing.push(if across_stops {
+            Crossing::Anywhere
+        } else if item.spans_stop() {
+            Crossing::At(item.stops_before.clone().into_boxed_slice())
+        } else {
+            Crossing::Never
+        });
         let patterns: Vec<u32> = item.words.iter().map(|w| self.pattern_id(w)).collect();
         self.trie.insert(&patterns, id);
         id
@@ -334,11 +372,18 @@ impl Matcher {
                     memo.patterns[k as usize]
                 };
                 if let Some(node) = self.trie.root_child(first) {
-                    open.push((node, start as u32));
+                    open.push((node, start as u32, false));
                 }
             }
-            while let Some((node, end)) = open.pop() {
+            // `crossed`: a full stop lies inside the path. Paths go on
+            // across one (an item further down may allow it); only the
+            // items that do not are left out.
+            while let Some((node, end, crossed)) = open.pop() {
                 for item in self.trie.items_ending_at(node) {
+                    if crossed && !self.crossing[item as usize].allows(tokens, start, end as usize)
+                    {
+                        continue;
+                    }
                     found.push(Occurrence {
                         start: start as u32,
                         end,
@@ -347,6 +392,7 @@ impl Matcher {
                 }
                 let next = end as usize + 1;
                 if next < n && self.trie.has_children(node) {
+                    let crossed = crossed || tokens.tokens()[next].after_stop;
                     let span = self.span(tokens, next, numbered, memo, &mut own);
                     for k in span.start..span.end {
                         let p = if span.own {
@@ -355,7 +401,7 @@ impl Matcher {
                             memo.patterns[k as usize]
                         };
                         if let Some(child) = self.trie.child(node, p) {
-                            open.push((child, next as u32));
+                            open.push((child, next as u32, crossed));
                         }
                     }
                 }
@@ -581,14 +627,16 @@ mod tests {
                 true,
             ),
         ] {
-            m.add(&parse_item(source, stem, tokeniser).unwrap());
+            m.add(&parse_item(source, stem, tokeniser).unwrap(), false);
         }
         m
     }
 
     /// Every item's occurrences found the slow way: each item tried at
     /// each token, word pattern by word pattern.
-    fn brute_force(items: &[Item], tokens: &TokenizedText) -> Vec<Occurrence> {
+    /// Every occurrence of every item, by trying each at each token; an
+    /// item crosses a full stop only where `across[item]` or it has one.
+    fn brute_force(items: &[Item], across: &[bool], tokens: &TokenizedText) -> Vec<Occurrence> {
         let holds = |pattern: &WordPattern, i: usize| match pattern {
             WordPattern::Stem(s) => tokens.stem(i) == s,
             WordPattern::Exact(s) => tokens.lower(i) == s,
@@ -605,6 +653,11 @@ mod tests {
                         .iter()
                         .enumerate()
                         .all(|(k, w)| holds(w, start + k))
+                    && (1..len).all(|k| {
+                        !tokens.tokens()[start + k].after_stop
+                            || across[id]
+                            || item.stops_before.contains(&(k as u32))
+                    })
                 {
                     found.push(Occurrence {
                         start: start as u32,
@@ -623,6 +676,8 @@ mod tests {
     /// other paths.
     const PHRASES: &[(&str, bool)] = &[
         ("care", true),
+        ("care. home", true),
+        ("kinship! care. support", true),
         ("care leaver", true),
         ("care leavers", false),
         ("care home", true),
@@ -648,21 +703,22 @@ mod tests {
             words in prop::collection::vec(prop::sample::select(&[
                 "care", "Care", "leaver", "leavers", "home", "kinship", "support",
                 "supported", "worker", "workers", "the", "of", "foster", "fostering",
-                "carers",
+                "carers", "care.", "kinship!", "support\n", "home?",
             ][..]), 0..60),
-            chosen in prop::collection::vec(prop::sample::select(PHRASES), 1..12),
+            chosen in prop::collection::vec((prop::sample::select(PHRASES), any::<bool>()), 1..12),
         ) {
             let tokeniser = Tokeniser::shared();
             let items: Vec<Item> = chosen
                 .iter()
-                .map(|(source, stem)| parse_item(source, *stem, tokeniser).unwrap())
+                .map(|((source, stem), _)| parse_item(source, *stem, tokeniser).unwrap())
                 .collect();
+            let across: Vec<bool> = chosen.iter().map(|(_, across)| *across).collect();
             let mut m = Matcher::default();
-            for item in &items {
-                m.add(item);
+            for (item, across) in items.iter().zip(&across) {
+                m.add(item, *across);
             }
             let tokens = tokeniser.tokenise(&words.join(" "));
-            prop_assert_eq!(m.scan(&tokens), brute_force(&items, &tokens));
+            prop_assert_eq!(m.scan(&tokens), brute_force(&items, &across, &tokens));
         }
 
         /// A token's patterns memoised by word number are the patterns its

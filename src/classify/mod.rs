@@ -79,6 +79,20 @@ enum Role {
     Negator,
 }
 
+impl Role {
+    /// The code an item serves, if any (negators serve all).
+    fn code(&self) -> Option<u32> {
+        match *self {
+            Role::Keyword { code, .. }
+            | Role::Exclude { code }
+            | Role::RuleAll { code, .. }
+            | Role::RuleAny { code, .. }
+            | Role::RuleNone { code, .. } => Some(code),
+            Role::Negator => None,
+        }
+    }
+}
+
 struct RegexRule {
     code: u32,
     rule: u32,
@@ -109,8 +123,11 @@ impl Classifier {
     pub fn new(codebook: Codebook) -> Result<Classifier, ClassifyError> {
         let mut matcher = Matcher::default();
         let mut roles = Vec::new();
-        let mut add = |item, role| {
-            matcher.add(item);
+        // Codes are themes, then flags; a flag's items match across full
+        // stops (see `Matcher::add`).
+        let first_flag = codebook.themes.len() as u32;
+        let mut add = |item, role: Role| {
+            matcher.add(item, role.code().is_some_and(|c| c >= first_flag));
             roles.push(role);
         };
         for item in &codebook.defaults.negators {

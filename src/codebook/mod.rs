@@ -74,6 +74,18 @@ pub struct Item {
     /// The item as written in the codebook.
     pub source: String,
     pub words: Vec<WordPattern>,
+    /// The words (by index) the item itself has a full stop (or `!`, `?`,
+    /// `…`) before, as in "St. Helens": such an item may match across a stop
+    /// in a text; no other theme item does (see
+    /// [`crate::text::Token::after_stop`]). Nearly always empty.
+    pub stops_before: Vec<u32>,
+}
+
+impl Item {
+    /// The item has a full stop between two of its words.
+    pub fn spans_stop(&self) -> bool {
+        !self.stops_before.is_empty()
+    }
 }
 
 /// How one word of an item matches one token.
@@ -249,6 +261,9 @@ pub fn parse_item(source: &str, stem: bool, tokeniser: &Tokeniser) -> Result<Ite
     Ok(Item {
         source: trimmed.to_owned(),
         words,
+        stops_before: (0..tokens.len() as u32)
+            .filter(|&i| tokens.tokens()[i as usize].after_stop)
+            .collect(),
     })
 }
 

@@ -238,6 +238,27 @@ impl Searcher {
                     let mut q = PhrasePrefixQuery::new(terms);
                     q.set_max_expansions(u32::MAX);
                     Box::new(q)
+                } else if item.spans_stop() {
+                    // "St. Helens": the index skips a position at each full
+                    // stop, so the phrase as written has its words that far
+                    // apart. The codebook matcher lets such an item match
+                    // with or without the stop; so does search.
+                    let mut skipped = 0;
+                    let spaced = terms
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| {
+                            skipped += usize::from(item.stops_before.contains(&(i as u32)));
+                            (i + skipped, t.clone())
+                        })
+                        .collect();
+                    Box::new(BooleanQuery::new(vec![
+                        (
+                            Occur::Should,
+                            Box::new(PhraseQuery::new_with_offset(spaced)) as Box<dyn TantivyQuery>,
+                        ),
+                        (Occur::Should, Box::new(PhraseQuery::new(terms))),
+                    ]))
                 } else {
                     Box::new(PhraseQuery::new(terms))
                 }
@@ -391,7 +412,7 @@ impl Searcher {
 
         let mut matcher = Matcher::default();
         for item in parsed.positive_items() {
-            matcher.add(&item);
+            matcher.add(&item, false);
         }
         let header = &self.units.header;
         let mut hits = Vec::with_capacity(top_docs.len());

@@ -149,6 +149,11 @@ pub struct Token {
     pub sentence: u32,
     /// 0-based clause number within the text; a new sentence is also a new clause.
     pub clause: u32,
+    /// A full stop, `!`, `?`, `…` or `。` lies between this word and the
+    /// one before. Sentences also end at line breaks (for quotes), but a
+    /// codebook phrase and a phrase search run across a line break — answers
+    /// are often hard-wrapped — and not across these.
+    pub after_stop: bool,
     pub is_stopword: bool,
     /// Every char of the stem is alphabetic (no digits, `'` or `_`).
     pub stem_is_alphabetic: bool,
@@ -163,6 +168,10 @@ pub struct Token {
     lower_hash: u64,
     stem_hash: u64,
 }
+
+// A token is one cache line: a new field must fit the padding, or be worth
+// a second line for every word in flight.
+const _: () = assert!(std::mem::size_of::<Token>() == 64);
 
 /// The tokens of one text, with their lowercased and stemmed forms held in two
 /// arenas so tokenising allocates a handful of buffers, not one per word.
@@ -301,6 +310,7 @@ struct Boundaries {
     clause: u32,
     pending_sentence: bool,
     pending_clause: bool,
+    pending_stop: bool,
 }
 
 impl Boundaries {
@@ -314,20 +324,23 @@ impl Boundaries {
         }
     }
 
-    /// Note punctuation given as [`ENDS_SENTENCE`] and [`ENDS_CLAUSE`]
+    /// Note punctuation given as [`ENDS_SENTENCE`], [`ENDS_CLAUSE`] and [`ENDS_PHRASE`]
     /// flags (from [`ends_of`], or an ASCII byte's [`ASCII_FLAGS`]).
     #[inline(always)]
     fn note_ends(&mut self, flags: u16) {
         self.pending_sentence |= flags & ENDS_SENTENCE != 0;
         self.pending_clause |= flags & ENDS_CLAUSE != 0;
+        self.pending_stop |= flags & ENDS_PHRASE != 0;
     }
 
     fn punctuation(&mut self, c: char) {
         self.note_ends(ends_of(c));
     }
 
-    /// Numbers for the next word; `opens_clause` for "but", "however", …
-    fn next_word(&mut self, first: bool, opens_clause: bool) -> (u32, u32) {
+    /// Numbers for the next word, and whether a stop precedes it
+    /// ([`Token::after_stop`]); `opens_clause` for "but", "however", …
+    fn next_word(&mut self, first: bool, opens_clause: bool) -> (u32, u32, bool) {
+        let after_stop = self.pending_stop && !first;
         if !first {
             if self.pending_sentence {
                 self.sentence += 1;
@@ -338,7 +351,8 @@ impl Boundaries {
         }
         self.pending_sentence = false;
         self.pending_clause = false;
-        (self.sentence, self.clause)
+        self.pending_stop = false;
+        (self.sentence, self.clause, after_stop)
     }
 }
 
@@ -600,7 +614,7 @@ impl Tokeniser {
         let lower = &out.lower_arena.as_bytes()[lower_start as usize..lower_end as usize];
         let stem_start = out.stem_arena.len() as u32;
         let facts = self.push_stem_cached(cache, lower, &mut out.stem_arena);
-        let (sentence, clause) = b.next_word(out.tokens.is_empty(), facts.opens_clause);
+        let (sentence, clause, after_stop) = b.next_word(out.tokens.is_empty(), facts.opens_clause);
         let stem_end = out.stem_arena.len() as u32;
         out.tokens.push(Token {
             byte_start,
@@ -609,6 +623,7 @@ impl Tokeniser {
             char_end,
             sentence,
             clause,
+            after_stop,
             is_stopword: facts.is_stopword,
             stem_is_alphabetic: facts.stem_is_alphabetic,
             word: facts.word,
@@ -687,6 +702,9 @@ const MID_NUM: u16 = 32;
 const ENDS_SENTENCE: u16 = 64;
 /// Between words, ends a clause.
 const ENDS_CLAUSE: u16 = 128;
+/// Between words, a full stop or the like: ends a phrase
+/// ([`Token::after_stop`]) as well as the sentence.
+const ENDS_PHRASE: u16 = 512;
 /// An uppercase letter: a word without one is its own lowercase.
 const UPPER: u16 = 256;
 
@@ -704,12 +722,13 @@ const fn ascii_flags_of(b: u8) -> u16 {
     class | ends_of(b as char)
 }
 
-/// What a punctuation mark between two words ends: [`ENDS_SENTENCE`],
-/// [`ENDS_CLAUSE`] or nothing. One list for the ASCII table and the
+/// What a punctuation mark between two words ends: [`ENDS_SENTENCE`] (with
+/// [`ENDS_PHRASE`] unless it is a line break), [`ENDS_CLAUSE`] or nothing. One list for the ASCII table and the
 /// general path.
 const fn ends_of(c: char) -> u16 {
     match c {
-        '.' | '!' | '?' | '…' | '\n' | '\u{2029}' | '。' => ENDS_SENTENCE,
+        '.' | '!' | '?' | '…' | '。' => ENDS_SENTENCE | ENDS_PHRASE,
+        '\n' | '\u{2029}' => ENDS_SENTENCE,
         ',' | ';' | ':' | '(' | ')' | '[' | ']' | '–' | '—' => ENDS_CLAUSE,
         _ => 0,
     }
@@ -778,7 +797,7 @@ fn push_cut(arena: &mut String, window: &str, len: usize) {
 struct AsciiWord {
     start: usize,
     end: usize,
-    /// [`ENDS_SENTENCE`] and [`ENDS_CLAUSE`] of the punctuation between
+    /// [`ENDS_SENTENCE`], [`ENDS_CLAUSE`] and [`ENDS_PHRASE`] of the punctuation between
     /// this word and the previous one.
     before: u16,
     has_upper: bool,
@@ -791,7 +810,7 @@ struct AsciiWord {
 /// word. Equal to the general path on ASCII (property-tested).
 #[inline(always)]
 fn walk_ascii(bytes: &[u8], mut word: impl FnMut(AsciiWord)) -> u16 {
-    const PUNCTUATION: u16 = ENDS_SENTENCE | ENDS_CLAUSE;
+    const PUNCTUATION: u16 = ENDS_SENTENCE | ENDS_CLAUSE | ENDS_PHRASE;
     let n = bytes.len();
     let flags = |b: u8| ASCII_FLAGS[b as usize];
     let mut between = 0;
@@ -1014,7 +1033,7 @@ mod tests {
     /// The whole-text UAX #29 path the pieces must agree with.
     /// The tokeniser's tokens as `tokenise_whole_text` gives them: byte and
     /// char ranges, sentence and clause.
-    fn token_spans(text: &str) -> Vec<(u32, u32, u32, u32, u32, u32)> {
+    fn token_spans(text: &str) -> Vec<(u32, u32, u32, u32, u32, u32, bool)> {
         Tokeniser::shared()
             .tokenise(text)
             .tokens()
@@ -1027,12 +1046,13 @@ mod tests {
                     k.char_end,
                     k.sentence,
                     k.clause,
+                    k.after_stop,
                 )
             })
             .collect()
     }
 
-    fn tokenise_whole_text(text: &str) -> Vec<(u32, u32, u32, u32, u32, u32)> {
+    fn tokenise_whole_text(text: &str) -> Vec<(u32, u32, u32, u32, u32, u32, bool)> {
         let mut b = Boundaries::default();
         let mut out = Vec::new();
         let mut char_pos = 0u32;
@@ -1041,9 +1061,17 @@ mod tests {
             if segment.chars().any(char::is_alphanumeric) {
                 let lower = segment.to_lowercase();
                 let opens = CLAUSE_OPENERS.contains(&lower.as_str());
-                let (s, c) = b.next_word(out.is_empty(), opens);
+                let (s, c, stop) = b.next_word(out.is_empty(), opens);
                 let end = start + segment.len();
-                out.push((start as u32, end as u32, char_pos, char_pos + chars, s, c));
+                out.push((
+                    start as u32,
+                    end as u32,
+                    char_pos,
+                    char_pos + chars,
+                    s,
+                    c,
+                    stop,
+                ));
             } else {
                 b.gap(segment);
             }

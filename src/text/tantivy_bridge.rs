@@ -5,7 +5,10 @@
 //!
 //! The pipeline tokenises each answer once, for coding, and hands tantivy the
 //! resulting terms as a compact *term wire* string ([`encode_terms`]): per
-//! word, `stem US surface RS`. The `thematic-terms` tokenizer
+//! word, `stem US surface RS`, with a GS before a word that follows a full
+//! stop ([`super::Token::after_stop`]): its position skips one, so a phrase
+//! query does not match across a full stop, as a codebook phrase does not.
+//! The `thematic-terms` tokenizer
 //! ([`TermWireTokenizer`]) only splits that string, reusing one token buffer,
 //! so indexing re-does no segmentation, lowercasing or stemming. The
 //! `thematic` tokenizer ([`ThematicTokenizer`]) takes raw text through the
@@ -27,12 +30,17 @@ pub const SURFACE_MARK: char = '=';
 const UNIT_SEP: u8 = 0x1f;
 /// Ends a word on the wire.
 const RECORD_SEP: u8 = 0x1e;
+/// Before a word that follows a full stop: its position skips one.
+const STOP_SEP: u8 = 0x1d;
 
 /// The term wire string of a tokenised text. Words never contain control
 /// characters (UAX #29 breaks on them), so the separators are unambiguous.
 pub fn encode_terms(tokens: &TokenizedText) -> String {
     let mut wire = String::with_capacity(tokens.len() * 16);
-    for i in 0..tokens.len() {
+    for (i, token) in tokens.tokens().iter().enumerate() {
+        if token.after_stop {
+            wire.push(char::from(STOP_SEP));
+        }
         wire.push_str(tokens.stem(i));
         wire.push(char::from(UNIT_SEP));
         wire.push_str(tokens.lower(i));
@@ -68,6 +76,13 @@ impl<S: AsRef<str>> TokenStream for TermStream<S> {
         let bytes = wire.as_bytes();
         if self.at >= bytes.len() {
             return false;
+        }
+        if !self.surface_next && bytes[self.at] == STOP_SEP {
+            self.at += 1;
+            self.position += 1;
+            if self.at >= bytes.len() {
+                return false;
+            }
         }
         let sep = if self.surface_next {
             RECORD_SEP
@@ -162,21 +177,29 @@ mod tests {
         );
         // "3,000" is one word (UAX #29 joins digits across a comma).
         assert_eq!(via_wire.last(), Some(&(4, "=times".to_owned())));
+        // A full stop skips a position; a line break does not.
+        let stops = terms(ThematicTokenizer.token_stream("Leaving. Care staff\nwere kind"));
+        let positions: Vec<usize> = stops.iter().step_by(2).map(|t| t.0).collect();
+        assert_eq!(positions, [0, 2, 3, 4, 5]);
         assert!(terms(TermWireTokenizer.token_stream("")).is_empty());
     }
 
     proptest::proptest! {
         /// Every word comes back off the wire as its stem, then its
-        /// `=surface`, at its own position, whatever the script.
+        /// `=surface`, at its own position (its index plus the full stops
+        /// before it), whatever the script.
         #[test]
-        fn the_wire_gives_back_every_stem_and_surface(text in "[a-zA-Zé日本 ,.'’0-9ßΣς\\-]{0,80}") {
+        fn the_wire_gives_back_every_stem_and_surface(text in "[a-zA-Zé日本 ,.!?…\n'’0-9ßΣς\\-]{0,80}") {
             let tokens = Tokeniser::shared().tokenise(&text);
             let wire = encode_terms(&tokens);
+            let stops_up_to =
+                |i: usize| tokens.tokens()[..=i].iter().filter(|t| t.after_stop).count();
             let expected: Vec<(usize, String)> = (0..tokens.len())
                 .flat_map(|i| {
+                    let position = i + stops_up_to(i);
                     [
-                        (i, tokens.stem(i).to_owned()),
-                        (i, format!("{SURFACE_MARK}{}", tokens.lower(i))),
+                        (position, tokens.stem(i).to_owned()),
+                        (position, format!("{SURFACE_MARK}{}", tokens.lower(i))),
                     ]
                 })
                 .collect();

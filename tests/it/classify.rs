@@ -51,6 +51,57 @@ fn a_phrase_runs_across_a_line_break() {
 }
 
 #[test]
+fn a_theme_phrase_does_not_run_across_a_full_stop() {
+    let c = one_theme("keywords = [\"leaving care\", \"early help\", \"care plan\"]");
+    assert!(!fires(&c, "It was hard leaving. Care staff were kind."));
+    assert!(!fires(
+        &c,
+        "The baby came early. Help from the midwife was great."
+    ));
+    assert!(!fires(&c, "Nobody seemed to care! Plan ahead, they said."));
+    assert!(!fires(&c, "Was it early? Help came late."));
+    assert!(!fires(&c, "We were leaving\u{2026} care was over."));
+    assert!(fires(&c, "Leaving care at 18 was hard."));
+    assert!(
+        fires(&c, "After leaving care, with no care plan."),
+        "a comma is no full stop"
+    );
+    // Nor an exclude: "duty. Of care" excludes nothing.
+    let c = one_theme("keywords = [\"care\"]\nexclude = [\"duty of care\"]");
+    assert!(fires(&c, "It is our duty. Of care we speak."));
+    assert!(!fires(&c, "It is our duty of care."));
+}
+
+#[test]
+fn an_item_with_a_full_stop_of_its_own_matches_with_or_without_it() {
+    let c = one_theme("keywords = [\"St. Helens council\"]");
+    assert!(fires(&c, "In St. Helens council they listen."));
+    assert!(fires(&c, "In St Helens council they listen."));
+    assert!(
+        !fires(&c, "In St Helens. Council they listen."),
+        "not a stop it lacks"
+    );
+}
+
+#[test]
+fn a_safeguarding_phrase_flags_across_a_full_stop() {
+    // A flag errs towards a person reading the text: "he hits. Me too"
+    // is read twice rather than a disclosure typed badly missed.
+    let c = classifier(
+        "name = \"t\"\n[[theme]]\nid = \"care\"\nkeywords = [\"hits me\"]\n\
+         [[flag]]\nid = \"safeguarding\"\nkeywords = [\"hits me\"]\n",
+    );
+    let text = "When he is drunk he hits. Me and my sister hide.";
+    let tokens = Tokeniser::shared().tokenise(text);
+    let coding = c.classify(text, &tokens);
+    assert_eq!(coding.flags.len(), 1);
+    assert!(
+        coding.themes.is_empty(),
+        "the theme's phrase stops at the stop"
+    );
+}
+
+#[test]
 fn prefix_wildcard_matches_surface_prefixes() {
     let c = one_theme("keywords = [\"educat*\"]");
     assert!(fires(&c, "Education matters"));

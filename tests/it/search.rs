@@ -116,6 +116,42 @@ fn operators_find_exactly_what_they_say() {
 }
 
 #[test]
+fn a_phrase_search_stops_at_a_full_stop_as_a_codebook_phrase_does() {
+    let dir = TempDir::new().unwrap();
+    let lines = [
+        r#"{"id":"across","text":"It was hard leaving. Care staff were kind."}"#,
+        r#"{"id":"within","text":"Leaving care at 18 was hard."}"#,
+        r#"{"id":"wrapped","text":"Then I was leaving\ncare at last."}"#,
+        r#"{"id":"abbreviated","text":"We live in St. Helens now."}"#,
+        r#"{"id":"plain","text":"We live in St Helens now."}"#,
+    ];
+    let input = write(dir.path(), "in.jsonl", lines.join("\n"));
+    let out = dir.path().join("out");
+    run_ok(&input, &out);
+    assert_eq!(search(&out, &["\"leaving care\""]).0, ["within", "wrapped"]);
+    // Both words, anywhere: all three.
+    assert_eq!(
+        search(&out, &["leaving care"]).0,
+        ["across", "within", "wrapped"]
+    );
+    // A full stop counts as one word of distance.
+    assert_eq!(
+        search(&out, &["NEAR/1(leaving care)"]).0,
+        ["within", "wrapped"]
+    );
+    assert_eq!(
+        search(&out, &["NEAR/2(leaving care)"]).0,
+        ["across", "within", "wrapped"]
+    );
+    // A phrase with a stop of its own finds it written either way.
+    assert_eq!(
+        search(&out, &["\"St. Helens\""]).0,
+        ["abbreviated", "plain"]
+    );
+    assert_eq!(search(&out, &["\"St Helens\""]).0, ["plain"]);
+}
+
+#[test]
 fn a_query_typed_with_decomposed_accents_finds_the_word_however_it_was_written() {
     let dir = TempDir::new().unwrap();
     let lines = [
