@@ -181,10 +181,10 @@ impl Default for Matcher {
 impl Matcher {
     /// Add an item; returns its id (ids are dense, in insertion order).
     /// Its words match consecutive tokens with no full stop between them
-    /// (a line break is no matter: answers are often hard-wrapped) unless
-    /// `across_stops`
-    /// (a safeguarding flag's items: better a disclosure read twice by a
-    /// person than missed) or the item spans a stop itself ("St. Helens").
+    /// (a line break is no matter: answers are often hard-wrapped), unless
+    /// `across_stops` (a safeguarding flag's items: better a disclosure read
+    /// twice by a person than missed) or the item has a stop of its own
+    /// ("St. Helens"), which it may then cross.
     pub fn add(&mut self, item: &Item, across_stops: bool) -> u32 {
         let id = self.item_count;
         self.item_count += 1;

@@ -120,7 +120,7 @@ pub enum CorpusError {
     Gzip { path: String },
     #[error("{path}: {message}")]
     Xlsx { path: String, message: String },
-    #[error("{path}: this is a ZIP archive (an .xlsx workbook? {})", if path == STDIN_NAME { "give its path instead of -); standard input takes JSONL only" } else { "name it .xlsx); or save it as CSV" })]
+    #[error("{path}: this is a ZIP archive (an .xlsx workbook? {}", if path == STDIN_NAME { "give its path instead of -); standard input takes JSONL only" } else { "name it .xlsx); or save it as CSV" })]
     Zip { path: String },
     #[error(
         "{path}: this file is UTF-16 encoded; re-save it as UTF-8 (for example: {})",

@@ -241,8 +241,9 @@ impl Searcher {
                 } else if item.spans_stop() {
                     // "St. Helens": the index skips a position at each full
                     // stop, so the phrase as written has its words that far
-                    // apart. The codebook matcher lets such an item match
-                    // with or without the stop; so does search.
+                    // apart; or it is written with none of its stops. (The
+                    // codebook matcher also takes any subset of several
+                    // stops, and a prefix phrase ignores them here.)
                     let mut skipped = 0;
                     let spaced = terms
                         .iter()

@@ -723,7 +723,8 @@ const fn ascii_flags_of(b: u8) -> u16 {
 }
 
 /// What a punctuation mark between two words ends: [`ENDS_SENTENCE`] (with
-/// [`ENDS_PHRASE`] unless it is a line break), [`ENDS_CLAUSE`] or nothing. One list for the ASCII table and the
+/// [`ENDS_PHRASE`] unless it is a line break), [`ENDS_CLAUSE`] or nothing.
+/// One list for the ASCII table and the
 /// general path.
 const fn ends_of(c: char) -> u16 {
     match c {
