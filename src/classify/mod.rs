@@ -123,11 +123,14 @@ impl Classifier {
     pub fn new(codebook: Codebook) -> Result<Classifier, ClassifyError> {
         let mut matcher = Matcher::default();
         let mut roles = Vec::new();
-        // Codes are themes, then flags; a flag's items match across full
-        // stops (see `Matcher::add`).
+        // Codes are themes, then flags; the items that raise a flag match
+        // across full stops (see `Matcher::add`), but not those that hold
+        // one back (excludes, `none`): a stop must not suppress a flag.
         let first_flag = codebook.themes.len() as u32;
         let mut add = |item, role: Role| {
-            matcher.add(item, role.code().is_some_and(|c| c >= first_flag));
+            let holds_back = matches!(role, Role::Exclude { .. } | Role::RuleNone { .. });
+            let across = !holds_back && role.code().is_some_and(|c| c >= first_flag);
+            matcher.add(item, across);
             roles.push(role);
         };
         for item in &codebook.defaults.negators {

@@ -99,6 +99,18 @@ fn a_safeguarding_phrase_flags_across_a_full_stop() {
         coding.themes.is_empty(),
         "the theme's phrase stops at the stop"
     );
+    // What holds a flag back does not reach across a stop.
+    let c = classifier(
+        "name = \"t\"\n[[theme]]\nid = \"care\"\nkeywords = [\"care\"]\n\
+         [[flag]]\nid = \"safeguarding\"\nkeywords = [\"hits\"]\nexclude = [\"hits back\"]\n",
+    );
+    let flags = |text: &str| {
+        c.classify(text, &Tokeniser::shared().tokenise(text))
+            .flags
+            .len()
+    };
+    assert_eq!(flags("Dad hits. Back then I hid."), 1);
+    assert_eq!(flags("In the game he hits back."), 0);
 }
 
 #[test]
